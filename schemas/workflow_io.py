@@ -1,0 +1,128 @@
+"""Temporal names and the inputs and outputs of the order workflow and its activities.
+
+These are wire contracts shared by the consumer (which starts workflows by name) and the
+worker (which runs them): renaming anything here breaks running workflows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.order import OrderStatus
+
+TASK_QUEUE = "ORDER_PROCESSING_TASK_QUEUE"
+WORKFLOW_TYPE = "OrderProcessingWorkflow"
+QUERY_GET_ORDER_STATE = "get_order_state"
+SIGNAL_UPDATE_ORDER_STATUS = "update_order_status"
+SIGNAL_CANCEL_ORDER = "cancel_order"
+
+SEARCH_ATTRIBUTE_ORDER_REF = "OrderRef"
+SEARCH_ATTRIBUTE_CUSTOMER_ID = "CustomerId"
+SEARCH_ATTRIBUTE_ORDER_STATUS = "OrderStatus"
+
+
+def workflow_id_for(order_id: int) -> str:
+    """The workflow id of an order: fixed, so a redelivered event finds the same workflow."""
+    return f"order-{order_id}"
+
+
+def status_event_id(workflow_id: str, sequence: int) -> str:
+    """The id of a status event: the same for every retried publish of one status."""
+    return f"{workflow_id}:{sequence}"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrderLine(_Frozen):
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+
+
+class OrderWorkflowInput(_Frozen):
+    """Everything the workflow needs, so it never reads the order back from MySQL."""
+
+    order_id: int
+    order_ref: str
+    customer_id: int
+    customer_email: str
+    currency: str
+    items: tuple[OrderLine, ...]
+    total_amount: Decimal
+    payment_method: str
+    payment_token: str = Field(repr=False)
+
+
+class OrderWorkflowState(_Frozen):
+    """What `get_order_state` answers."""
+
+    order_id: int
+    order_ref: str
+    workflow_id: str
+    status: OrderStatus
+    sequence: int
+    reason: str | None = None
+    stock_reserved: bool = False
+    payment_id: str | None = None
+    cancel_requested: bool = False
+    rejected_overrides: tuple[str, ...] = ()
+
+
+class OrderWorkflowResult(_Frozen):
+    order_id: int
+    order_ref: str
+    status: OrderStatus
+    reason: str | None = None
+    payment_id: str | None = None
+
+
+class StatusChange(_Frozen):
+    """One status the order enters: written to MySQL and published as `OrderStatusChanged`."""
+
+    order_id: int
+    order_ref: str
+    workflow_id: str
+    sequence: int
+    previous_status: OrderStatus | None
+    status: OrderStatus
+    reason: str | None = None
+    occurred_at: datetime
+
+
+class ValidateOrderInput(_Frozen):
+    order_id: int
+    items: tuple[OrderLine, ...]
+    total_amount: Decimal
+
+
+class StockInput(_Frozen):
+    order_id: int
+    items: tuple[OrderLine, ...]
+
+
+class PaymentInput(_Frozen):
+    order_id: int
+    order_ref: str
+    amount: Decimal
+    currency: str
+    payment_method: str
+    payment_token: str = Field(repr=False)
+
+
+class PaymentResult(_Frozen):
+    payment_id: str
+
+
+class RefundInput(_Frozen):
+    order_id: int
+
+
+class ConfirmationInput(_Frozen):
+    order_id: int
+    order_ref: str
+    customer_email: str
