@@ -1,0 +1,1 @@
+"""The local stack: Kafka, MariaDB and Temporal as private processes under `.devstack/`."""

