@@ -1,0 +1,26 @@
+# The image of the ordering system's processes: `python -m worker` (default),
+# `python -m consumer` and `python -m db migrate`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app \
+        --shell /usr/sbin/nologin app
+
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY schemas/ schemas/
+COPY db/ db/
+COPY consumer/ consumer/
+COPY worker/ worker/
+
+RUN pip install --no-cache-dir . \
+    && rm -rf build ./*.egg-info
+
+USER app
+
+CMD ["python", "-m", "worker"]
