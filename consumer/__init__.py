@@ -1,0 +1,1 @@
+"""The Kafka consumer: turns order events into MySQL rows and Temporal workflows."""

@@ -1,0 +1,40 @@
+"""The consumer's errors, each naming what the consumer does about it.
+
+    ConsumerError            base of everything the consumer raises on purpose
+    ├── EventRejected        poison: the message can never be an order; dead-letter it, then commit
+    └── TransientError       a dependency (MySQL, Temporal, Kafka) is unavailable: retry the
+                             message later and do not commit its offset
+
+Lower layers' errors are translated into these at the adapter boundary; anything else that
+escapes is a defect and crashes the consumer loudly.
+"""
+
+from __future__ import annotations
+
+MAX_MESSAGE_LENGTH = 500
+
+
+class ConsumerError(Exception):
+    pass
+
+
+class EventRejected(ConsumerError):  # noqa: N818 - named for what happens to the event
+    """A message that cannot become an order or a cancellation.
+
+    `reason` is a stable code for the dead-letter headers and metrics; `message` is for a
+    human and never holds the message's own values, which may be customer data.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        if len(message) > MAX_MESSAGE_LENGTH:
+            message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
+        super().__init__(reason, message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+class TransientError(ConsumerError):
+    pass
