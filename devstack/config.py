@@ -28,7 +28,7 @@ class StackConfig:
     def from_env(cls, project_root: Path) -> StackConfig:
         env = os.environ
         return cls(
-            root=project_root / ".devstack",
+            root=Path(env.get("DEVSTACK_DIR", project_root / ".devstack")).resolve(),
             kafka_port=int(env.get("DEVSTACK_KAFKA_PORT", "19092")),
             kafka_controller_port=int(env.get("DEVSTACK_KAFKA_CONTROLLER_PORT", "19093")),
             mysql_port=int(env.get("DEVSTACK_MYSQL_PORT", "13306")),

@@ -1,0 +1,120 @@
+"""The local stack's parts are real servers, and its commands behave as the README says."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import databases
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from tests.conftest import Topics
+from tests.integration.greeting_workflow import StackGreeting
+from tests.services import PROJECT_ROOT, Endpoints
+
+
+async def test_a_produced_message_is_consumed_back_through_kafka(
+    endpoints: Endpoints, topics: Topics
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.orders, b"hello", key=b"k1")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topics.orders, bootstrap_servers=endpoints.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        record = await consumer.getone()
+    finally:
+        await consumer.stop()
+    assert (record.key, record.value) == (b"k1", b"hello")
+
+
+async def test_a_table_written_through_databases_reads_back(database_url: str) -> None:
+    database = databases.Database(database_url)
+    await database.connect()
+    try:
+        await database.execute("CREATE TABLE notes (id INT PRIMARY KEY, body VARCHAR(40))")
+        await database.execute("INSERT INTO notes VALUES (:id, :body)", {"id": 1, "body": "é'\\;"})
+        row = await database.fetch_one("SELECT body FROM notes WHERE id = 1")
+    finally:
+        await database.disconnect()
+    assert row is not None
+    assert row._mapping["body"] == "é'\\;"
+
+
+async def test_a_trivial_workflow_runs_on_temporal(temporal_client: Client, task_queue: str) -> None:
+    async with Worker(temporal_client, task_queue=task_queue, workflows=[StackGreeting]):
+        result = await temporal_client.execute_workflow(
+            StackGreeting.run, "stack", id=f"greeting-{uuid.uuid4()}", task_queue=task_queue
+        )
+    assert result == "hello stack"
+
+
+def _devstack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", command],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+
+
+def _stack_pids(root: Path) -> list[int]:
+    return [int((root / part / "pid").read_text()) for part in ("kafka", "mysql", "temporal")]
+
+
+@pytest.fixture
+def second_stack_env(tmp_path: Path) -> dict[str, str]:
+    """A second stack on ports of its own, so stopping it leaves the session's stack alone."""
+    root = tmp_path / "stack"
+    root.mkdir()
+    shared_jars = PROJECT_ROOT / ".devstack" / "kafka-libs"
+    if shared_jars.exists():
+        (root / "kafka-libs").symlink_to(shared_jars)
+    return {
+        **os.environ,
+        "DEVSTACK_DIR": str(root),
+        "DEVSTACK_KAFKA_PORT": "29192",
+        "DEVSTACK_KAFKA_CONTROLLER_PORT": "29193",
+        "DEVSTACK_MYSQL_PORT": "23306",
+        "DEVSTACK_TEMPORAL_PORT": "27233",
+        "DEVSTACK_TEMPORAL_UI_PORT": "28233",
+    }
+
+
+def test_stack_up_twice_reuses_the_running_parts_and_down_leaves_nothing_behind(
+    second_stack_env: dict[str, str],
+) -> None:
+    root = Path(second_stack_env["DEVSTACK_DIR"])
+    try:
+        first = _devstack("up", second_stack_env)
+        assert first.returncode == 0, first.stderr
+        pids = _stack_pids(root)
+        second = _devstack("up", second_stack_env)
+        assert second.returncode == 0, second.stderr
+        assert _stack_pids(root) == pids
+        assert "export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29192" in (root / "env").read_text()
+        assert _devstack("status", second_stack_env).returncode == 0
+    finally:
+        down = _devstack("down", second_stack_env)
+    assert down.returncode == 0, down.stderr
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"pid {pid} still runs"
+    after = _devstack("status", second_stack_env)
+    assert after.returncode == 1
+    assert after.stdout.count("stopped") == 3
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
