@@ -62,6 +62,7 @@ def up(config: StackConfig) -> None:
 def _sql(config: StackConfig, statements: str) -> subprocess.CompletedProcess[str]:
     socket_path = part(config).home / "mysqld.sock"
     return subprocess.run(
-        [_binary("mariadb"), "--no-defaults", f"--socket={socket_path}", "-uroot", "-e", statements],
+        [_binary("mariadb"), "--no-defaults", f"--socket={socket_path}", "-uroot",
+         "-e", statements],
         capture_output=True, text=True, check=False,
     )  # fmt: skip

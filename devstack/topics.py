@@ -12,10 +12,10 @@ from devstack.processes import StackError
 
 
 async def ensure_topics(
-    bootstrap: str, names: Iterable[str], partitions: int, timeout: float = 60.0
+    bootstrap: str, names: Iterable[str], partitions: int, wait_seconds: float = 60.0
 ) -> None:
     """Create each topic that is missing; existing topics are left as they are."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
         try:

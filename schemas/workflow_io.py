@@ -56,6 +56,13 @@ class OrderWorkflowInput(_Frozen):
     total_amount: Decimal
     payment_method: str
     payment_token: str = Field(repr=False)
+    # How long a CONFIRMED order waits for a late cancellation before it completes.
+    cancel_window_seconds: float = Field(default=0.0, ge=0)
+    # Options of the business steps; carried in the input so they are in the workflow's
+    # history and a replay schedules its activities exactly as the original run did.
+    activity_timeout_seconds: float = Field(default=30.0, gt=0)
+    activity_max_attempts: int = Field(default=3, ge=1)
+    activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
 
 
 class OrderWorkflowState(_Frozen):
@@ -70,6 +77,7 @@ class OrderWorkflowState(_Frozen):
     stock_reserved: bool = False
     payment_id: str | None = None
     cancel_requested: bool = False
+    cancel_reason: str | None = None
     rejected_overrides: tuple[str, ...] = ()
 
 

@@ -1,0 +1,111 @@
+"""`python -m consumer`: the composition root that wires Kafka, MySQL and Temporal together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from consumer.dead_letters import DeadLetters
+from consumer.handlers import OrderEventHandler, WorkflowOptions
+from consumer.runner import Backoff, BatchGate, ConsumeLoop
+from consumer.settings import ConsumerSettings
+from consumer.temporal import TemporalOrders
+from db.connection import database_for
+from db.orders import OrderRepository
+
+log = logging.getLogger("consumer")
+
+
+async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
+    database = database_for(
+        settings.database_url.get_secret_value(), max_size=settings.database_pool_size
+    )
+    await database.connect()
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
+    )
+    gate = BatchGate(timeout=settings.shutdown_timeout_seconds)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.kafka_consumer_group,
+        enable_auto_commit=False,  # an offset is committed only once its work is durable
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=max(1024 * 1024, settings.max_message_bytes * 2),
+    )
+    consumer.subscribe([settings.orders_topic], listener=gate)
+    await producer.start()
+    await consumer.start()
+    handler = OrderEventHandler(
+        OrderRepository(database),
+        TemporalOrders(client, settings.ordering_task_queue),
+        WorkflowOptions(
+            cancel_window_seconds=settings.ordering_cancel_window_seconds,
+            activity_timeout_seconds=settings.ordering_activity_timeout_seconds,
+            activity_max_attempts=settings.ordering_activity_max_attempts,
+            activity_initial_interval_seconds=settings.ordering_activity_initial_interval_seconds,
+        ),
+        settings.max_message_bytes,
+    )
+    loop = ConsumeLoop(
+        consumer,
+        handler.handle,
+        DeadLetters(producer, settings.dlq_topic).publish,
+        gate,
+        max_records=settings.max_batch_records,
+        concurrency=settings.max_concurrency,
+        backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
+    )
+    log.info("consuming %s as group %s", settings.orders_topic, settings.kafka_consumer_group)
+    try:
+        await loop.run(stop)
+    finally:
+        # stop() can hang while brokers are down (aiokafka#659): bound it.
+        for closing in (consumer.stop(), producer.stop(), database.disconnect()):
+            try:
+                await asyncio.wait_for(closing, settings.shutdown_timeout_seconds)
+            except Exception as error:
+                log.warning("shutdown step failed: %r", error)
+        log.info("consumer stopped")
+
+
+async def main() -> int:
+    try:
+        settings = ConsumerSettings()  # read from the environment
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        print(f"consumer: invalid configuration: {fields}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    try:
+        await serve(settings, stop)
+    except (OSError, ConnectionError, RuntimeError) as error:
+        log.error("consumer cannot run: %s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = asyncio.run(main())
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalisation: the Temporal client's runtime can abort it (sdk-python#300).
+    os._exit(code)

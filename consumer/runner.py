@@ -1,0 +1,157 @@
+"""The consume loop: fetch a batch, handle it concurrently in order per key, commit what finished.
+
+Outcomes are explicit: a handled record is committed; a rejected one is dead-lettered, then
+committed; a transient failure is retried with backoff and never committed before it succeeds;
+anything else stops the consumer loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from consumer.errors import EventRejected, TransientError
+from consumer.offsets import PartitionProgress
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[bytes | None, bytes | None], Awaitable[object]]
+DeadLetter = Callable[[Any, EventRejected], Awaitable[None]]
+
+
+class Backoff:
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial, self.maximum = initial, maximum
+
+    def delays(self) -> Any:
+        delay = self.initial
+        while True:
+            yield delay
+            delay = min(delay * 2, self.maximum)
+
+
+class BatchGate(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Holds a rebalance until the batch in flight has finished and committed its offsets."""
+
+    def __init__(self, timeout: float) -> None:
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._timeout = timeout
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        try:
+            await asyncio.wait_for(self.idle.wait(), self._timeout)
+        except TimeoutError:
+            log.warning("rebalance went ahead with a batch in flight; it will be redelivered")
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("partitions assigned: %s", sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+
+
+class ConsumeLoop:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        handle: Handler,
+        dead_letter: DeadLetter,
+        gate: BatchGate,
+        *,
+        max_records: int,
+        concurrency: int,
+        backoff: Backoff,
+    ) -> None:
+        self._consumer = consumer
+        self._handle = handle
+        self._dead_letter = dead_letter
+        self._gate = gate
+        self._max_records = max_records
+        self._slots = asyncio.Semaphore(concurrency)
+        self._backoff = backoff
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            if not batch:
+                continue
+            self._gate.idle.clear()
+            try:
+                await self._process(batch, stop)
+            finally:
+                self._gate.idle.set()
+
+    async def _process(self, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event) -> None:
+        progress = {
+            tp: PartitionProgress([r.offset for r in records]) for tp, records in batch.items()
+        }
+        chains: dict[tuple[TopicPartition, bytes | None], list[Any]] = defaultdict(list)
+        for tp, records in batch.items():
+            for record in records:
+                chains[(tp, record.key)].append(record)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for (tp, _), records in chains.items():
+                    group.create_task(self._run_chain(records, progress[tp], stop))
+        finally:
+            await self._commit(progress)
+
+    async def _run_chain(
+        self, records: list[Any], progress: PartitionProgress, stop: asyncio.Event
+    ) -> None:
+        """One key's records, strictly in order: a later one never runs before an earlier one."""
+        for record in records:
+            async with self._slots:
+                if not await self._until_done(record, stop):
+                    return  # abandoned on shutdown: left uncommitted for redelivery
+            progress.finish(record.offset)
+
+    async def _until_done(self, record: Any, stop: asyncio.Event) -> bool:
+        delays = self._backoff.delays()
+        while True:
+            try:
+                try:
+                    await self._handle(record.key, record.value)
+                except EventRejected as rejection:
+                    log.warning(
+                        "dead-lettering %s:%s@%s: %s (%s)", record.topic, record.partition,
+                        record.offset, rejection.reason, rejection.message,
+                    )  # fmt: skip
+                    await self._dead_letter(record, rejection)
+                return True
+            except TransientError as error:
+                delay = next(delays)
+                log.warning(
+                    "transient failure at %s:%s@%s, retrying in %.1fs: %s",
+                    record.topic, record.partition, record.offset, delay, error,
+                )  # fmt: skip
+                if stop.is_set() or await _stopped_within(stop, delay):
+                    return False
+
+    async def _commit(self, progress: dict[TopicPartition, PartitionProgress]) -> None:
+        owned = self._consumer.assignment()
+        offsets = {
+            tp: offset
+            for tp, p in progress.items()
+            if (offset := p.committable()) is not None and tp in owned
+        }
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as error:
+            # The partitions moved to another member, which reads from the last commit;
+            # handling is idempotent, so the redelivery is harmless.
+            log.warning("offset commit failed (%s); the records will be redelivered", error)
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        return False
+    return True

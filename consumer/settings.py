@@ -1,0 +1,37 @@
+"""The consumer's configuration, read once from the environment (or a `.env` file)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.workflow_io import TASK_QUEUE
+
+
+class ConsumerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_consumer_group: str = "ordering-consumer"
+    orders_topic: str = "orders.events"
+    dlq_topic: str = "orders.events.dlq"
+    database_url: SecretStr
+    database_pool_size: int = Field(default=10, ge=1)
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "ordering-system"
+    ordering_task_queue: str = TASK_QUEUE
+
+    max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_batch_records: int = Field(default=500, ge=1)
+    max_concurrency: int = Field(default=32, ge=1)
+    retry_initial_seconds: float = Field(default=0.5, gt=0)
+    retry_max_seconds: float = Field(default=30.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    # Carried into each workflow's input, so they are part of its recorded history.
+    ordering_cancel_window_seconds: float = Field(default=0.0, ge=0)
+    ordering_activity_timeout_seconds: float = Field(default=30.0, gt=0)
+    ordering_activity_max_attempts: int = Field(default=3, ge=1)
+    ordering_activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
+
+    log_level: str = "INFO"

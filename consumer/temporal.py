@@ -1,0 +1,85 @@
+"""The consumer's door to Temporal: start an order's workflow once, signal its cancellation."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from consumer.errors import TransientError
+from schemas.order import OrderStatus
+from schemas.workflow_io import (
+    SEARCH_ATTRIBUTE_CUSTOMER_ID,
+    SEARCH_ATTRIBUTE_ORDER_REF,
+    SEARCH_ATTRIBUTE_ORDER_STATUS,
+    SIGNAL_CANCEL_ORDER,
+    WORKFLOW_TYPE,
+    OrderWorkflowInput,
+    workflow_id_for,
+)
+
+ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)
+CUSTOMER_ID = SearchAttributeKey.for_int(SEARCH_ATTRIBUTE_CUSTOMER_ID)
+ORDER_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_STATUS)
+
+_TRANSIENT = frozenset({
+    RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED, RPCStatusCode.INTERNAL, RPCStatusCode.UNKNOWN, RPCStatusCode.CANCELLED,
+})  # fmt: skip
+
+
+def _translate(error: RPCError) -> Exception:
+    if error.status in _TRANSIENT:
+        return TransientError(f"Temporal unavailable: {error.status.name}")
+    return error
+
+
+class TemporalOrders:
+    """Starts and signals order workflows by name: the consumer never imports the worker."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def start_order(self, workflow_input: OrderWorkflowInput) -> None:
+        """Start `order-<id>`, or find it: a running one is kept (its new input ignored) and a
+        closed one is never run again, whatever Kafka redelivers."""
+        try:
+            await self._client.start_workflow(
+                WORKFLOW_TYPE,
+                workflow_input,
+                id=workflow_id_for(workflow_input.order_id),
+                task_queue=self._task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes([
+                    SearchAttributePair(ORDER_REF, workflow_input.order_ref),
+                    SearchAttributePair(CUSTOMER_ID, workflow_input.customer_id),
+                    SearchAttributePair(ORDER_STATUS, OrderStatus.PENDING.value),
+                ]),
+            )  # fmt: skip
+        except WorkflowAlreadyStartedError:
+            return  # closed within retention: it ran once, and that is all it ever will
+        except RPCError as error:
+            raise _translate(error) from error
+
+    async def cancel_order(self, workflow_id: str, reason: str) -> bool:
+        """Signal `cancel_order`; False when the workflow has already closed."""
+        handle = self._client.get_workflow_handle(workflow_id)
+        try:
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                return False
+            await handle.signal(SIGNAL_CANCEL_ORDER, reason)
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return False  # closed between the two calls, or past retention
+            raise _translate(error) from error
+        return True

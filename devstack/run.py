@@ -1,0 +1,156 @@
+"""`make run`: the worker and the consumer, a short stream of demo orders, their statuses live.
+
+Starts both processes as users start them (`python -m worker`, `python -m consumer`), publishes
+demo orders (some complete, some fail, one is cancelled, one is poison), prints each order's
+statuses as its events come back, then keeps the processes running until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import databases
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
+
+
+def _order(ref: str, lines: list[tuple[int, int, Decimal]], token: str) -> dict[str, Any]:
+    total = sum((price * qty for _, qty, price in lines), Decimal(0))
+    items = [{"product_id": p, "quantity": q, "unit_price": f"{u:.2f}"} for p, q, u in lines]
+    return {
+        "event_id": str(uuid.uuid4()), "event_type": "OrderPlaced", "schema_version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "order": {"order_ref": ref, "customer_id": 42, "customer_email": "ada@example.com",
+                  "currency": "USD", "items": items, "total_amount": f"{total:.2f}",
+                  "payment": {"method": "card", "token": token}},
+    }  # fmt: skip
+
+
+async def _catalogue(database_url: str) -> list[tuple[int, Decimal]]:
+    database = databases.Database(database_url)
+    await database.connect()
+    try:
+        rows = await database.fetch_all("SELECT id, price FROM products ORDER BY id LIMIT 3")
+    finally:
+        await database.disconnect()
+    return [(int(r._mapping["id"]), Decimal(r._mapping["price"])) for r in rows]
+
+
+def demo_events(
+    batch: str, products: list[tuple[int, Decimal]]
+) -> list[tuple[str, dict[str, Any]]]:
+    (a, pa), (b, pb) = products[0], products[1]
+    refs = [f"demo-{batch}-{n}" for n in range(1, 7)]
+    cancel = {"event_id": str(uuid.uuid4()), "event_type": "OrderCancellationRequested",
+              "schema_version": 1, "occurred_at": datetime.now(UTC).isoformat(),
+              "order_ref": refs[5], "reason": "customer changed mind"}  # fmt: skip
+    return [
+        (refs[0], _order(refs[0], [(a, 2, pa), (b, 1, pb)], "tok_ok")),
+        (refs[1], _order(refs[1], [(a, 1, pa)], "tok_flaky")),
+        (refs[2], _order(refs[2], [(b, 1, pb)], "tok_decline")),
+        (refs[3], _order(refs[3], [(99, 1, Decimal("1.00"))], "tok_ok")),
+        (refs[4], _order(refs[4], [(a, 1, pa + Decimal("1.00"))], "tok_ok")),
+        (refs[5], _order(refs[5], [(a, 1, pa)], "tok_ok")),
+        (refs[5], cancel),
+    ]
+
+
+async def publish_and_watch(env: dict[str, str]) -> None:
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
+    status_topic = env.get("STATUS_TOPIC", "orders.status")
+    batch = datetime.now(UTC).strftime("%H%M%S")
+    events = demo_events(batch, await _catalogue(env["DATABASE_URL"]))
+    watcher = AIOKafkaConsumer(
+        status_topic, bootstrap_servers=bootstrap, auto_offset_reset="latest"
+    )
+    await watcher.start()
+    await watcher.seek_to_end()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    orders_topic = env.get("ORDERS_TOPIC", "orders.events")
+    try:
+        for ref, event in events:
+            await producer.send_and_wait(orders_topic, json.dumps(event).encode(), key=ref.encode())
+        await producer.send_and_wait(orders_topic, b"{not json", key=b"demo-poison")
+        print(f"run: published {len(events)} demo events and one poison message "
+              f"(it goes to the dead-letter topic)\n", flush=True)  # fmt: skip
+        await _watch(watcher, {ref for ref, _ in events}, deadline=time.monotonic() + 120)
+    finally:
+        await producer.stop()
+        await watcher.stop()
+
+
+async def _watch(watcher: AIOKafkaConsumer, refs: set[str], deadline: float) -> None:
+    trail: dict[str, list[str]] = {ref: [] for ref in refs}
+    done: set[str] = set()
+    while done != refs and time.monotonic() < deadline:
+        batch = await watcher.getmany(timeout_ms=500)
+        for records in batch.values():
+            for record in records:
+                event = json.loads(record.value)
+                ref = event["order_ref"]
+                if ref not in trail:
+                    continue
+                trail[ref].append(event["status"])
+                reason = f" ({event['reason']})" if event.get("reason") else ""
+                print(f"  {ref:18} {' → '.join(trail[ref])}{reason}", flush=True)
+                if event["status"] in TERMINAL:
+                    done.add(ref)
+    missing = refs - done
+    print(f"\nrun: {len(done)} of {len(refs)} demo orders reached a final status"
+          + (f"; still open: {sorted(missing)}" if missing else ""))  # fmt: skip
+
+
+def main() -> int:
+    env = {**os.environ}
+    env.setdefault("ORDERING_CANCEL_WINDOW_SECONDS", "5")
+    logs = PROJECT_ROOT / ".devstack" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    for name in ("worker", "consumer"):
+        with (logs / f"{name}.log").open("ab") as log:
+            processes.append(subprocess.Popen([sys.executable, "-m", name], env=env,
+                                              stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True))  # fmt: skip
+        print(f"run: started {name} (pid {processes[-1].pid}, log .devstack/logs/{name}.log)")
+    try:
+        asyncio.run(publish_and_watch(env))
+        print(
+            f"\nTemporal UI: {env.get('TEMPORAL_UI_URL', 'http://localhost:8233')}"
+            f"/namespaces/{env.get('TEMPORAL_NAMESPACE', 'ordering-system')}/workflows"
+        )
+        print("run: worker and consumer keep running; Ctrl-C stops them")
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        print("run: a process exited; see .devstack/logs/", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nrun: stopping")
+        return 0
+    finally:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""`python -m worker`: the composition root that runs the order workflow and its activities."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from datetime import timedelta
+
+from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from db.catalogue import CatalogueRepository
+from db.connection import database_for
+from db.inventory import InventoryRepository
+from db.notifications import NotificationRepository
+from db.orders import OrderRepository
+from db.payments import PaymentRepository
+from worker.activities import (
+    CatalogueActivities,
+    InventoryActivities,
+    NotificationActivities,
+    OrderStatusActivities,
+    PaymentActivities,
+)
+from worker.namespace import ensure_namespace
+from worker.payments import MockPaymentGateway
+from worker.publisher import StatusPublisher
+from worker.settings import WorkerSettings
+from worker.workflows import OrderProcessingWorkflow
+
+log = logging.getLogger("worker")
+
+
+async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    client = await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+    await ensure_namespace(
+        client,
+        settings.temporal_namespace,
+        timedelta(days=settings.temporal_namespace_retention_days),
+    )
+    database = database_for(
+        settings.database_url.get_secret_value(), max_size=settings.database_pool_size
+    )
+    await database.connect()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
+    )
+    await producer.start()
+    statuses = OrderStatusActivities(
+        OrderRepository(database), StatusPublisher(producer, settings.status_topic)
+    )
+    catalogue = CatalogueActivities(CatalogueRepository(database))
+    inventory = InventoryActivities(InventoryRepository(database))
+    payments = PaymentActivities(PaymentRepository(database), MockPaymentGateway())
+    notifications = NotificationActivities(NotificationRepository(database))
+    worker = Worker(
+        client,
+        task_queue=settings.ordering_task_queue,
+        workflows=[OrderProcessingWorkflow],
+        activities=[
+            statuses.update_status,
+            catalogue.validate_order,
+            inventory.reserve_stock,
+            inventory.release_stock,
+            payments.process_payment,
+            payments.refund_payment,
+            notifications.send_order_confirmation,
+        ],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        # The default is 0: activities would be cancelled at once on shutdown.
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    )
+    log.info("worker polling %s in %s", settings.ordering_task_queue, settings.temporal_namespace)
+    try:
+        async with worker:
+            await stop.wait()
+            log.info("draining in-flight activities")
+    finally:
+        await producer.stop()
+        await database.disconnect()
+        log.info("worker stopped")
+
+
+async def main() -> int:
+    try:
+        settings = WorkerSettings()  # read from the environment
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        print(f"worker: invalid configuration: {fields}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    try:
+        await serve(settings, stop)
+    except (OSError, ConnectionError, RuntimeError) as error:
+        log.error("worker cannot run: %s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    code = asyncio.run(main())
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalisation: the Temporal client's runtime can abort it (sdk-python#300).
+    os._exit(code)

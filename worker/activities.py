@@ -1,0 +1,138 @@
+"""The order workflow's activities: each keeps MySQL in step and is safe to run again.
+
+Temporal runs an activity at least once, so every one here first looks for its own effect
+and does nothing the second time: statuses by (order, sequence), reservations and payments
+by order, notifications by (order, kind).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db.errors import InsufficientStockError
+from schemas import failures
+from schemas.events import OrderStatusChanged
+from schemas.failures import FailureType
+from schemas.workflow_io import (
+    ConfirmationInput,
+    PaymentInput,
+    PaymentResult,
+    RefundInput,
+    StatusChange,
+    StockInput,
+    ValidateOrderInput,
+)
+from worker.domain import OrderRuleBrokenError, check_against_catalogue
+from worker.payments import MockPaymentGateway, PaymentDeclinedError
+from worker.ports import Catalogue, Inventory, Notifications, Payments, StatusStore
+from worker.publisher import status_event
+
+log = logging.getLogger(__name__)
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: OrderStatusChanged) -> None: ...
+
+
+def _business_failure(failure_type: FailureType, reason: str) -> ApplicationError:
+    return ApplicationError(reason, type=failure_type.value, non_retryable=True)
+
+
+class OrderStatusActivities:
+    def __init__(self, orders: StatusStore, publisher: EventPublisher) -> None:
+        self._orders = orders
+        self._publisher = publisher
+
+    @activity.defn(name="update_status")
+    async def update_status(self, change: StatusChange) -> None:
+        """Write the status to MySQL, then publish its event. Idempotent: the row keeps the
+        highest sequence and a republished event carries the same `event_id`."""
+        await self._orders.record_status(change)
+        await self._publisher.publish(status_event(change))
+
+
+class CatalogueActivities:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self._catalogue = catalogue
+
+    @activity.defn(name="validate_order")
+    async def validate_order(self, order: ValidateOrderInput) -> None:
+        """Check the order against the catalogue; reads only, so it is naturally idempotent."""
+        products = await self._catalogue.products({line.product_id for line in order.items})
+        prices = {product_id: row.price for product_id, row in products.items()}
+        try:
+            check_against_catalogue(order.items, order.total_amount, prices)
+        except OrderRuleBrokenError as violation:
+            raise _business_failure(violation.failure_type, violation.reason) from None
+
+
+class InventoryActivities:
+    def __init__(self, inventory: Inventory) -> None:
+        self._inventory = inventory
+
+    @activity.defn(name="reserve_stock")
+    async def reserve_stock(self, stock: StockInput) -> None:
+        """Reserve every line or none; a retry finds the reservation and changes nothing."""
+        lines = [(line.product_id, line.quantity) for line in stock.items]
+        try:
+            await self._inventory.reserve(stock.order_id, lines)
+        except InsufficientStockError as short:
+            reason = failures.insufficient_stock(short.product_id)
+            raise _business_failure(FailureType.INSUFFICIENT_STOCK, reason) from None
+
+    @activity.defn(name="release_stock")
+    async def release_stock(self, stock: StockInput) -> None:
+        """Give back what this order reserved, once; with no reservation it does nothing."""
+        await self._inventory.release(stock.order_id)
+
+
+class PaymentActivities:
+    def __init__(self, payments: Payments, gateway: MockPaymentGateway) -> None:
+        self._payments = payments
+        self._gateway = gateway
+
+    @activity.defn(name="process_payment")
+    async def process_payment(self, payment: PaymentInput) -> PaymentResult:
+        """Capture the amount once: a retry finds the recorded capture and returns it."""
+        existing = await self._payments.find(payment.order_id)
+        if existing is not None:
+            return PaymentResult(payment_id=existing.payment_id)
+        try:
+            payment_id = await self._gateway.capture(
+                idempotency_key=f"order-{payment.order_id}",
+                amount=payment.amount,
+                token=payment.payment_token,
+                attempt=activity.info().attempt,
+            )
+        except PaymentDeclinedError:
+            raise _business_failure(
+                FailureType.PAYMENT_DECLINED, failures.payment_declined()
+            ) from None
+        row = await self._payments.record_capture(
+            payment.order_id, payment_id, payment.amount, payment.currency
+        )
+        return PaymentResult(payment_id=row.payment_id)
+
+    @activity.defn(name="refund_payment")
+    async def refund_payment(self, refund: RefundInput) -> None:
+        """Refund a captured payment once; with no capture it does nothing."""
+        existing = await self._payments.find(refund.order_id)
+        if existing is None:
+            return
+        await self._gateway.refund(payment_id=existing.payment_id, amount=existing.amount)
+        await self._payments.mark_refunded(refund.order_id)
+
+
+class NotificationActivities:
+    def __init__(self, notifications: Notifications) -> None:
+        self._notifications = notifications
+
+    @activity.defn(name="send_order_confirmation")
+    async def send_order_confirmation(self, confirmation: ConfirmationInput) -> None:
+        """Send the confirmation at most once: it is recorded before it is sent (mock)."""
+        if await self._notifications.record_once(confirmation.order_id, "order_confirmation"):
+            log.info("order confirmation sent", extra={"order_ref": confirmation.order_ref})

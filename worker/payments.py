@@ -1,0 +1,35 @@
+"""The mock payment gateway, with the contract's deterministic test tokens.
+
+`tok_ok` succeeds; `tok_decline` is declined; `tok_flaky` fails transiently on the first two
+attempts, then succeeds; any amount over 10000.00 is declined.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+
+AMOUNT_LIMIT = Decimal("10000.00")
+
+
+class PaymentDeclinedError(Exception):
+    """The gateway refused the payment: final, never retried."""
+
+
+class GatewayUnavailableError(Exception):
+    """The gateway did not answer: the call may be retried."""
+
+
+class MockPaymentGateway:
+    async def capture(
+        self, *, idempotency_key: str, amount: Decimal, token: str, attempt: int
+    ) -> str:
+        """Capture `amount` and return the payment id, the same for the same idempotency key."""
+        if token == "tok_flaky" and attempt <= 2:
+            raise GatewayUnavailableError(f"gateway timed out (attempt {attempt})")
+        if token == "tok_decline" or amount > AMOUNT_LIMIT:
+            raise PaymentDeclinedError("declined by the issuer")
+        return "pay_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+
+    async def refund(self, *, payment_id: str, amount: Decimal) -> None:
+        """Refund a capture; refunding the same payment id again is harmless."""

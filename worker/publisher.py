@@ -1,0 +1,38 @@
+"""Publishing `OrderStatusChanged` events to the status topic, keyed by `order_ref`."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+
+from schemas.events import OrderStatusChanged
+from schemas.workflow_io import StatusChange, status_event_id
+
+
+def status_event(change: StatusChange) -> OrderStatusChanged:
+    """The event for a status change; its id comes from the workflow and the sequence, so a
+    retried publish carries the same id and subscribers can drop the repeat."""
+    return OrderStatusChanged(
+        event_id=status_event_id(change.workflow_id, change.sequence),
+        occurred_at=change.occurred_at,
+        order_id=change.order_id,
+        order_ref=change.order_ref,
+        workflow_id=change.workflow_id,
+        sequence=change.sequence,
+        previous_status=change.previous_status,
+        status=change.status,
+        reason=change.reason,
+    )
+
+
+class StatusPublisher:
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def publish(self, event: OrderStatusChanged) -> None:
+        """Wait for the broker's ack, so the activity completes only once the event is out."""
+        await self._producer.send_and_wait(
+            self._topic,
+            key=event.order_ref.encode(),
+            value=event.model_dump_json().encode(),
+        )

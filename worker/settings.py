@@ -1,0 +1,25 @@
+"""The worker's configuration, read once from the environment (or a `.env` file)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.workflow_io import TASK_QUEUE
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    status_topic: str = "orders.status"
+    database_url: SecretStr
+    database_pool_size: int = Field(default=10, ge=1)
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "ordering-system"
+    temporal_namespace_retention_days: int = Field(default=7, ge=1)
+    ordering_task_queue: str = TASK_QUEUE
+    max_concurrent_activities: int = Field(default=100, ge=1)
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    log_level: str = "INFO"

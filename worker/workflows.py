@@ -1,0 +1,292 @@
+"""The order's workflow: validation, stock, payment and confirmation, compensated on the way out."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from datetime import timedelta
+from typing import NamedTuple, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from schemas import failures
+    from schemas.order import OrderStatus, can_transition
+    from schemas.workflow_io import (
+        QUERY_GET_ORDER_STATE,
+        SEARCH_ATTRIBUTE_ORDER_STATUS,
+        SIGNAL_CANCEL_ORDER,
+        SIGNAL_UPDATE_ORDER_STATUS,
+        WORKFLOW_TYPE,
+        ConfirmationInput,
+        OrderWorkflowInput,
+        OrderWorkflowResult,
+        OrderWorkflowState,
+        PaymentInput,
+        PaymentResult,
+        RefundInput,
+        StatusChange,
+        StockInput,
+        ValidateOrderInput,
+    )
+
+_T = TypeVar("_T")
+_ORDER_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_STATUS)
+_OVERRIDE_TARGETS = frozenset({OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.COMPLETED})
+_MUST_LAND_MAX_INTERVAL = timedelta(seconds=30)
+_BUSINESS_FAILURE_TYPES = [str(failure) for failure in failures.FailureType]
+
+
+class _Ending(NamedTuple):
+    status: OrderStatus
+    reason: str
+
+
+class _StepFailedError(Exception):
+    """Leaves the order's steps once one has failed; the ending is already recorded."""
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class OrderProcessingWorkflow:
+    """Takes one order to COMPLETED, or to FAILED or CANCELLED after compensating its steps.
+
+    Each status is announced (`update_status`) before its work starts. Idempotent: the
+    workflow id is fixed per order, so a redelivered order finds this run; status sequences
+    are assigned here and kept in history, so a retried or replayed announcement repeats its
+    event id; every activity is idempotent by order id, so a retry changes nothing.
+    """
+
+    @workflow.init
+    def __init__(self, input: OrderWorkflowInput) -> None:
+        self._input = input
+        self._status = OrderStatus.PENDING
+        self._sequence = 0
+        self._reason: str | None = None
+        self._ending: _Ending | None = None
+        self._complete_now = False
+        self._stock_attempted = False
+        self._stock_reserved = False
+        self._payment_attempted = False
+        self._payment_id: str | None = None
+        self._cancel_requested = False
+        self._cancel_reason: str | None = None
+        self._rejected_overrides: list[str] = []
+
+    @workflow.run
+    async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
+        await self._enter(OrderStatus.PENDING)
+        with suppress(_StepFailedError):
+            await self._run_steps()
+        if self._ending is None:
+            await self._enter(OrderStatus.COMPLETED)
+        else:
+            await self._compensate()
+            await self._enter(self._ending.status, self._ending.reason)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return OrderWorkflowResult(
+            order_id=input.order_id,
+            order_ref=input.order_ref,
+            status=self._status,
+            reason=self._reason,
+            payment_id=self._payment_id,
+        )
+
+    @workflow.query(name=QUERY_GET_ORDER_STATE)
+    def get_order_state(self) -> OrderWorkflowState:
+        return OrderWorkflowState(
+            order_id=self._input.order_id,
+            order_ref=self._input.order_ref,
+            workflow_id=workflow.info().workflow_id,
+            status=self._status,
+            sequence=self._sequence,
+            reason=self._reason,
+            stock_reserved=self._stock_reserved,
+            payment_id=self._payment_id,
+            cancel_requested=self._cancel_requested,
+            cancel_reason=self._cancel_reason,
+            rejected_overrides=tuple(self._rejected_overrides),
+        )
+
+    @workflow.signal(name=SIGNAL_CANCEL_ORDER)
+    def cancel_order(self, reason: str) -> None:
+        refusal = self._stop_refusal()
+        if refusal is not None:
+            workflow.logger.info(
+                "Cancellation of %s changes nothing: %s", self._input.order_ref, refusal
+            )
+            return
+        self._cancel_requested, self._cancel_reason = True, reason
+        self._ending = _Ending(OrderStatus.CANCELLED, failures.CANCELLED_BY_CUSTOMER)
+
+    @workflow.signal(name=SIGNAL_UPDATE_ORDER_STATUS)
+    def update_order_status(self, new_status: str) -> None:
+        target = OrderStatus(new_status) if new_status in OrderStatus.__members__.values() else None
+        refusal = self._override_refusal(target)
+        if target is None or refusal is not None:
+            note = f"{new_status}: {refusal}"
+            workflow.logger.warning("Override of %s rejected: %s", self._input.order_ref, note)
+            self._rejected_overrides.append(note)
+        elif target is OrderStatus.CANCELLED:
+            self._cancel_requested = True
+            self._ending = _Ending(target, failures.CANCELLED_BY_OPERATOR)
+        elif target is OrderStatus.FAILED:
+            self._ending = _Ending(target, failures.FAILED_BY_OPERATOR)
+        else:
+            self._complete_now = True
+
+    def _stop_refusal(self) -> str | None:
+        if self._status.is_terminal:
+            return f"the order is already {self._status}"
+        if self._ending is not None:
+            return f"the order is already ending as {self._ending.status}"
+        return None
+
+    def _override_refusal(self, target: OrderStatus | None) -> str | None:
+        if target is None:
+            return "not an order status"
+        if (refusal := self._stop_refusal()) is not None:
+            return refusal
+        if not can_transition(self._status, target):
+            return f"the state machine does not allow {self._status} -> {target}"
+        if target not in _OVERRIDE_TARGETS:
+            return f"moving to {target} would skip the work of {self._status}"
+        return None
+
+    async def _run_steps(self) -> None:
+        steps = (
+            (OrderStatus.VALIDATING, self._validate),
+            (OrderStatus.RESERVING_STOCK, self._reserve_stock),
+            (OrderStatus.PROCESSING_PAYMENT, self._take_payment),
+            (OrderStatus.CONFIRMED, self._confirm),
+        )
+        for status, work in steps:
+            # A stop is honoured only between activities, never racing the one in flight:
+            # a refund then always follows the capture it undoes.
+            if self._ending is not None:
+                return
+            await self._enter(status)
+            if self._ending is not None:
+                return
+            await work()
+
+    async def _validate(self) -> None:
+        o = self._input
+        checked = ValidateOrderInput(
+            order_id=o.order_id, items=o.items, total_amount=o.total_amount
+        )
+        await self._business_step("validate_order", checked, type(None))
+
+    async def _reserve_stock(self) -> None:
+        # Set before the call: an attempt may reserve and then fail to report it.
+        self._stock_attempted = True
+        await self._business_step("reserve_stock", self._stock, type(None))
+        self._stock_reserved = True
+
+    async def _take_payment(self) -> None:
+        order = self._input
+        payment = PaymentInput(
+            order_id=order.order_id,
+            order_ref=order.order_ref,
+            amount=order.total_amount,
+            currency=order.currency,
+            payment_method=order.payment_method,
+            payment_token=order.payment_token,
+        )
+        self._payment_attempted = True
+        result = await self._business_step("process_payment", payment, PaymentResult)
+        self._payment_id = result.payment_id
+
+    async def _confirm(self) -> None:
+        order = self._input
+        confirmation = ConfirmationInput(
+            order_id=order.order_id, order_ref=order.order_ref, customer_email=order.customer_email
+        )
+        try:
+            await self._execute("send_order_confirmation", confirmation, type(None))
+        except ActivityError:
+            # The order is paid and CONFIRMED has no way to FAILED: a lost notification
+            # must not undo a sale, so it is logged for an operator and the order goes on.
+            workflow.logger.warning("Confirmation of %s could not be sent", self._input.order_ref)
+        window = self._input.cancel_window_seconds
+        if window > 0:  # a zero timeout would not wait at all, it would time out at once
+            with suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._ending is not None or self._complete_now,
+                    timeout=window,
+                    timeout_summary="cancel_window",
+                )
+
+    async def _compensate(self) -> None:
+        # Newest first. Both undos are idempotent and do nothing when there is nothing to
+        # undo, so an attempted step is reason enough to call them.
+        if self._payment_attempted:
+            refund = RefundInput(order_id=self._input.order_id)
+            await self._execute("refund_payment", refund, type(None), must_land=True)
+        if self._stock_attempted:
+            await self._execute("release_stock", self._stock, type(None), must_land=True)
+            self._stock_reserved = False
+
+    @property
+    def _stock(self) -> StockInput:
+        return StockInput(order_id=self._input.order_id, items=self._input.items)
+
+    async def _enter(self, status: OrderStatus, reason: str | None = None) -> None:
+        previous = self._status if self._sequence else None
+        self._status, self._reason = status, reason
+        self._sequence += 1
+        workflow.upsert_search_attributes([_ORDER_STATUS.value_set(status.value)])
+        change = StatusChange(
+            order_id=self._input.order_id,
+            order_ref=self._input.order_ref,
+            workflow_id=workflow.info().workflow_id,
+            sequence=self._sequence,
+            previous_status=previous,
+            status=status,
+            reason=reason,
+            occurred_at=workflow.now(),
+        )
+        await self._execute("update_status", change, type(None), must_land=True)
+
+    async def _business_step(self, activity: str, arg: BaseModel, result_type: type[_T]) -> _T:
+        try:
+            return await self._execute(activity, arg, result_type)
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and failures.is_business_failure(cause.type):
+                reason = cause.message
+            else:
+                reason = failures.step_failed(activity)
+            if self._ending is None:  # a stop requested while the step ran came first
+                self._ending = _Ending(OrderStatus.FAILED, reason)
+            raise _StepFailedError(activity) from err
+
+    async def _execute(
+        self, activity: str, arg: BaseModel, result_type: type[_T], *, must_land: bool = False
+    ) -> _T:
+        order = self._input
+        initial = timedelta(seconds=order.activity_initial_interval_seconds)
+        if must_land:
+            # Status events and compensations retry without an attempt limit: giving up would
+            # leave MySQL and the status topic behind the order, or keep the customer's stock
+            # or money. They are idempotent, so retrying is safe; the interval cap makes them
+            # land within 30 s of an outage ending.
+            cap = max(initial, _MUST_LAND_MAX_INTERVAL)
+            retry = RetryPolicy(initial_interval=initial, maximum_interval=cap)
+        else:
+            retry = RetryPolicy(
+                initial_interval=initial,
+                maximum_attempts=order.activity_max_attempts,
+                non_retryable_error_types=_BUSINESS_FAILURE_TYPES,
+            )
+        timeout = timedelta(seconds=order.activity_timeout_seconds)
+        result: _T = await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timeout,
+            retry_policy=retry,
+        )
+        return result
