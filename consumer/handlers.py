@@ -92,7 +92,7 @@ class OrderEventHandler:
         await self._workflows.start_order(self._workflow_input(event, stored.order_id))
         await self._store.set_workflow_id(stored.order_id, workflow_id_for(stored.order_id))
         log.info("order workflow started", extra=log_extra)
-        return Outcome.STARTED if stored.created else Outcome.DUPLICATE
+        return Outcome.STARTED
 
     async def _cancel(self, event: OrderCancellationRequested) -> Outcome:
         order = await self._store.find_by_ref(event.order_ref)

@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from db.errors import InsufficientStockError
+from db.payments import PaymentStatus
 from schemas import failures
 from schemas.events import OrderStatusChanged
 from schemas.failures import FailureType
@@ -121,7 +122,7 @@ class PaymentActivities:
     async def refund_payment(self, refund: RefundInput) -> None:
         """Refund a captured payment once; with no capture it does nothing."""
         existing = await self._payments.find(refund.order_id)
-        if existing is None:
+        if existing is None or existing.status is PaymentStatus.REFUNDED:
             return
         await self._gateway.refund(payment_id=existing.payment_id, amount=existing.amount)
         await self._payments.mark_refunded(refund.order_id)

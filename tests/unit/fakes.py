@@ -1,0 +1,253 @@
+"""In-memory stand-ins for the consumer's and the activities' ports, holding what they were told."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import count
+
+from consumer.errors import TransientError
+from db.catalogue import ProductRow
+from db.errors import DatabaseUnavailableError, InsufficientStockError
+from db.order_rows import NewOrder, OrderInsertResult, OrderRow
+from db.payments import PaymentRow, PaymentStatus
+from schemas.events import OrderStatusChanged
+from schemas.order import OrderStatus
+from schemas.workflow_io import OrderLine, OrderWorkflowInput, StatusChange
+from worker.payments import MockPaymentGateway
+
+
+class FakeOrderStore:
+    """The `orders` table keyed by order_ref, with ids given out from 1 as MySQL would."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, OrderRow] = {}
+        self.items: dict[int, tuple[OrderLine, ...]] = {}
+        self.unavailable = False
+        self._ids = count(1)
+
+    async def insert_order(self, new: NewOrder) -> OrderInsertResult:
+        self._check_available()
+        existing = self.rows.get(new.order_ref)
+        if existing is not None:
+            return _insert_result(existing, created=False)
+        row = OrderRow(
+            id=next(self._ids),
+            order_ref=new.order_ref,
+            customer_id=new.customer_id,
+            customer_email=new.customer_email,
+            currency=new.currency,
+            order_date=new.order_date,
+            status=OrderStatus.PENDING,
+            total_amount=new.total_amount,
+            payment_method=new.payment_method,
+            content_fingerprint=new.content_fingerprint,
+            temporal_workflow_id=None,
+            failure_reason=None,
+            status_sequence=0,
+        )
+        self.rows[row.order_ref] = row
+        self.items[row.id] = new.items
+        return _insert_result(row, created=True)
+
+    async def set_workflow_id(self, order_id: int, workflow_id: str) -> None:
+        self._check_available()
+        row = self._by_id(order_id)
+        self.rows[row.order_ref] = dataclasses.replace(row, temporal_workflow_id=workflow_id)
+
+    async def find_by_ref(self, order_ref: str) -> OrderRow | None:
+        self._check_available()
+        return self.rows.get(order_ref)
+
+    def set_status(self, order_ref: str, status: OrderStatus) -> None:
+        """What the worker's `update_status` would have written by now."""
+        self.rows[order_ref] = dataclasses.replace(self.rows[order_ref], status=status)
+
+    def _by_id(self, order_id: int) -> OrderRow:
+        return next(row for row in self.rows.values() if row.id == order_id)
+
+    def _check_available(self) -> None:
+        if self.unavailable:
+            raise DatabaseUnavailableError("connection refused", errno=2003)
+
+
+def _insert_result(row: OrderRow, *, created: bool) -> OrderInsertResult:
+    return OrderInsertResult(
+        created=created,
+        order_id=row.id,
+        order_ref=row.order_ref,
+        content_fingerprint=row.content_fingerprint,
+        status=row.status,
+        temporal_workflow_id=row.temporal_workflow_id,
+    )
+
+
+class FakeOrderWorkflows:
+    """Temporal as the consumer sees it: workflows started by id, and cancel signals sent."""
+
+    def __init__(self) -> None:
+        self.started: list[OrderWorkflowInput] = []
+        self.signals: list[tuple[str, str]] = []
+        self.closed: set[str] = set()
+        self._failures_left = 0
+
+    def fail_next_calls(self, times: int) -> None:
+        """The next `times` calls raise `TransientError`, as the adapter does when Temporal
+        is unreachable."""
+        self._failures_left = times
+
+    async def start_order(self, workflow_input: OrderWorkflowInput) -> None:
+        self._maybe_fail()
+        self.started.append(workflow_input)
+
+    async def cancel_order(self, workflow_id: str, reason: str) -> bool:
+        self._maybe_fail()
+        if workflow_id in self.closed:
+            return False
+        self.signals.append((workflow_id, reason))
+        return True
+
+    def _maybe_fail(self) -> None:
+        if self._failures_left > 0:
+            self._failures_left -= 1
+            raise TransientError("Temporal unavailable: UNAVAILABLE")
+
+
+class FakeStatusStore:
+    """The orders' status history, as `record_status` leaves it."""
+
+    def __init__(self) -> None:
+        self.changes: list[StatusChange] = []
+        self.unavailable = False
+
+    async def record_status(self, change: StatusChange) -> None:
+        if self.unavailable:
+            raise DatabaseUnavailableError("connection lost", errno=2013)
+        if change not in self.changes:
+            self.changes.append(change)
+
+
+class FakeStatusPublisher:
+    """The status topic: every event published, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[OrderStatusChanged] = []
+
+    async def publish(self, event: OrderStatusChanged) -> None:
+        self.events.append(event)
+
+
+class FakeCatalogue:
+    def __init__(self, prices: dict[int, Decimal]) -> None:
+        self._rows = {
+            product_id: ProductRow(
+                id=product_id, sku=f"SKU-{product_id}", name=f"Product {product_id}",
+                price=price, stock_quantity=100,
+            )
+            for product_id, price in prices.items()
+        }  # fmt: skip
+
+    async def products(self, ids: Iterable[int]) -> dict[int, ProductRow]:
+        return {
+            product_id: self._rows[product_id] for product_id in ids if product_id in self._rows
+        }
+
+
+class FakeInventory:
+    """Free stock per product and the reservations each order holds, all or nothing."""
+
+    def __init__(self, stock: dict[int, int]) -> None:
+        self.stock = dict(stock)
+        self.reservations: dict[int, list[tuple[int, int]]] = {}
+
+    async def reserve(self, order_id: int, lines: Iterable[tuple[int, int]]) -> bool:
+        if order_id in self.reservations:
+            return False
+        wanted = list(lines)
+        for product_id, quantity in wanted:
+            available = self.stock.get(product_id, 0)
+            if available < quantity:
+                raise InsufficientStockError(product_id, requested=quantity, available=available)
+        for product_id, quantity in wanted:
+            self.stock[product_id] -= quantity
+        self.reservations[order_id] = wanted
+        return True
+
+    async def release(self, order_id: int) -> bool:
+        lines = self.reservations.pop(order_id, None)
+        if lines is None:
+            return False
+        for product_id, quantity in lines:
+            self.stock[product_id] += quantity
+        return True
+
+
+class FakePayments:
+    """The `payments` table: at most one capture per order, the first one standing."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, PaymentRow] = {}
+
+    async def find(self, order_id: int) -> PaymentRow | None:
+        return self.rows.get(order_id)
+
+    async def record_capture(
+        self, order_id: int, payment_id: str, amount: Decimal, currency: str
+    ) -> PaymentRow:
+        return self.rows.setdefault(
+            order_id,
+            PaymentRow(
+                order_id=order_id,
+                payment_id=payment_id,
+                amount=amount,
+                currency=currency,
+                status=PaymentStatus.CAPTURED,
+                captured_at=datetime.now(UTC),
+                refunded_at=None,
+            ),
+        )
+
+    async def mark_refunded(self, order_id: int) -> bool:
+        row = self.rows.get(order_id)
+        if row is None or row.status is not PaymentStatus.CAPTURED:
+            return False
+        self.rows[order_id] = dataclasses.replace(
+            row, status=PaymentStatus.REFUNDED, refunded_at=datetime.now(UTC)
+        )
+        return True
+
+
+class RecordingGateway(MockPaymentGateway):
+    """The mock gateway, keeping a ledger of the captures and refunds it made."""
+
+    def __init__(self) -> None:
+        self.captures: list[tuple[str, Decimal]] = []
+        self.refunds: list[tuple[str, Decimal]] = []
+
+    async def capture(
+        self, *, idempotency_key: str, amount: Decimal, token: str, attempt: int
+    ) -> str:
+        payment_id = await super().capture(
+            idempotency_key=idempotency_key, amount=amount, token=token, attempt=attempt
+        )
+        self.captures.append((payment_id, amount))
+        return payment_id
+
+    async def refund(self, *, payment_id: str, amount: Decimal) -> None:
+        await super().refund(payment_id=payment_id, amount=amount)
+        self.refunds.append((payment_id, amount))
+
+
+class FakeNotifications:
+    """The `notifications` table: one row per (order, kind)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+
+    async def record_once(self, order_id: int, kind: str) -> bool:
+        if (order_id, kind) in self.sent:
+            return False
+        self.sent.append((order_id, kind))
+        return True
