@@ -86,7 +86,10 @@ async def topics(endpoints: Endpoints) -> AsyncIterator[Topics]:
     await admin.start()
     try:
         await admin.create_topics(
-            [NewTopic(name, num_partitions=3, replication_factor=1) for name in vars(names).values()]
+            [
+                NewTopic(name, num_partitions=3, replication_factor=1)
+                for name in vars(names).values()
+            ]
         )
         yield names
         await admin.delete_topics(list(vars(names).values()))

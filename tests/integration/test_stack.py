@@ -52,7 +52,9 @@ async def test_a_table_written_through_databases_reads_back(database_url: str) -
     assert row._mapping["body"] == "é'\\;"
 
 
-async def test_a_trivial_workflow_runs_on_temporal(temporal_client: Client, task_queue: str) -> None:
+async def test_a_trivial_workflow_runs_on_temporal(
+    temporal_client: Client, task_queue: str
+) -> None:
     async with Worker(temporal_client, task_queue=task_queue, workflows=[StackGreeting]):
         result = await temporal_client.execute_workflow(
             StackGreeting.run, "stack", id=f"greeting-{uuid.uuid4()}", task_queue=task_queue
