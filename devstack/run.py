@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -50,14 +51,18 @@ async def _catalogue(database_url: str) -> list[tuple[int, Decimal]]:
     return [(int(r._mapping["id"]), Decimal(r._mapping["price"])) for r in rows]
 
 
+def cancellation(ref: str) -> dict[str, Any]:
+    return {"event_id": str(uuid.uuid4()), "event_type": "OrderCancellationRequested",
+            "schema_version": 1, "occurred_at": datetime.now(UTC).isoformat(),
+            "order_ref": ref, "reason": "customer changed mind"}  # fmt: skip
+
+
 def demo_events(
     batch: str, products: list[tuple[int, Decimal]]
 ) -> list[tuple[str, dict[str, Any]]]:
+    """Two that complete (one after payment retries), three that fail, one to be cancelled."""
     (a, pa), (b, pb) = products[0], products[1]
     refs = [f"demo-{batch}-{n}" for n in range(1, 7)]
-    cancel = {"event_id": str(uuid.uuid4()), "event_type": "OrderCancellationRequested",
-              "schema_version": 1, "occurred_at": datetime.now(UTC).isoformat(),
-              "order_ref": refs[5], "reason": "customer changed mind"}  # fmt: skip
     return [
         (refs[0], _order(refs[0], [(a, 2, pa), (b, 1, pb)], "tok_ok")),
         (refs[1], _order(refs[1], [(a, 1, pa)], "tok_flaky")),
@@ -65,7 +70,6 @@ def demo_events(
         (refs[3], _order(refs[3], [(99, 1, Decimal("1.00"))], "tok_ok")),
         (refs[4], _order(refs[4], [(a, 1, pa + Decimal("1.00"))], "tok_ok")),
         (refs[5], _order(refs[5], [(a, 1, pa)], "tok_ok")),
-        (refs[5], cancel),
     ]
 
 
@@ -83,18 +87,37 @@ async def publish_and_watch(env: dict[str, str]) -> None:
     await producer.start()
     orders_topic = env.get("ORDERS_TOPIC", "orders.events")
     try:
-        for ref, event in events:
+
+        async def publish(ref: str, event: dict[str, Any]) -> None:
             await producer.send_and_wait(orders_topic, json.dumps(event).encode(), key=ref.encode())
+
+        for ref, event in events:
+            await publish(ref, event)
         await producer.send_and_wait(orders_topic, b"{not json", key=b"demo-poison")
-        print(f"run: published {len(events)} demo events and one poison message "
-              f"(it goes to the dead-letter topic)\n", flush=True)  # fmt: skip
-        await _watch(watcher, {ref for ref, _ in events}, deadline=time.monotonic() + 120)
+        to_cancel = events[-1][0]
+        print(
+            f"run: published {len(events)} demo orders and one poison message (it goes to "
+            f"the dead-letter topic); {to_cancel} is cancelled once CONFIRMED\n",
+            flush=True,
+        )
+
+        async def on_status(ref: str, status: str) -> None:
+            if ref == to_cancel and status == "CONFIRMED":
+                await publish(ref, cancellation(ref))
+
+        refs = {ref for ref, _ in events}
+        await _watch(watcher, refs, on_status, deadline=time.monotonic() + 120)
     finally:
         await producer.stop()
         await watcher.stop()
 
 
-async def _watch(watcher: AIOKafkaConsumer, refs: set[str], deadline: float) -> None:
+async def _watch(
+    watcher: AIOKafkaConsumer,
+    refs: set[str],
+    on_status: Callable[[str, str], Awaitable[None]],
+    deadline: float,
+) -> None:
     trail: dict[str, list[str]] = {ref: [] for ref in refs}
     done: set[str] = set()
     while done != refs and time.monotonic() < deadline:
@@ -108,6 +131,7 @@ async def _watch(watcher: AIOKafkaConsumer, refs: set[str], deadline: float) -> 
                 trail[ref].append(event["status"])
                 reason = f" ({event['reason']})" if event.get("reason") else ""
                 print(f"  {ref:18} {' → '.join(trail[ref])}{reason}", flush=True)
+                await on_status(ref, event["status"])
                 if event["status"] in TERMINAL:
                     done.add(ref)
     missing = refs - done
