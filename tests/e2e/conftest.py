@@ -69,6 +69,19 @@ class Pipeline:
             await consumer.stop()
         return records
 
+    async def search(self, query: str, expected: int, within: float = 30) -> int:
+        """How many workflows a Temporal UI search finds, once it finds `expected` or time is up
+        (visibility is updated a moment after the workflow)."""
+        found = -1
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while True:
+                    found = (await self.temporal.count_workflows(query)).count
+                    if found == expected:
+                        break
+                    await asyncio.sleep(0.2)
+        return found
+
     async def workflow_runs(self, workflow_id: str) -> int:
         count = 0
         async for _ in self.temporal.list_workflows(f"WorkflowId = '{workflow_id}'"):

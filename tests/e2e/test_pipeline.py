@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from tests.e2e.conftest import Pipeline
 from tests.e2e.harness import cancellation, order_placed
@@ -20,13 +21,17 @@ HAPPY_PATH = [
 async def test_orders_come_out_as_rows_workflows_and_status_events(pipeline: Pipeline) -> None:
     pipeline.processes.start("worker")
     pipeline.processes.start("consumer")
+    customer = uuid.uuid4().int % 10**12  # this test's own, to search by in Temporal
     orders = {
-        "e2e-ok": order_placed("e2e-ok", [(1, 2, "19.99"), (2, 1, "5.00")]),
-        "e2e-flaky": order_placed("e2e-flaky", [(2, 1, "5.00")], token="tok_flaky"),
-        "e2e-decline": order_placed("e2e-decline", [(1, 1, "19.99")], token="tok_decline"),
-        "e2e-unknown": order_placed("e2e-unknown", [(99, 1, "1.00")]),
-        "e2e-price": order_placed("e2e-price", [(1, 1, "18.00")]),
-        "e2e-total": order_placed("e2e-total", [(1, 1, "19.99")], total="20.00"),
+        ref: order_placed(ref, lines, customer_id=customer, **options)
+        for ref, lines, options in [
+            ("e2e-ok", [(1, 2, "19.99"), (2, 1, "5.00")], {}),
+            ("e2e-flaky", [(2, 1, "5.00")], {"token": "tok_flaky"}),
+            ("e2e-decline", [(1, 1, "19.99")], {"token": "tok_decline"}),
+            ("e2e-unknown", [(99, 1, "1.00")], {}),
+            ("e2e-price", [(1, 1, "18.00")], {}),
+            ("e2e-total", [(1, 1, "19.99")], {"total": "20.00"}),
+        ]
     }
     for event in orders.values():
         await pipeline.publish.event(event)
@@ -58,6 +63,11 @@ async def test_orders_come_out_as_rows_workflows_and_status_events(pipeline: Pip
         assert row["status"] == events[-1]["status"]
         assert row["temporal_workflow_id"] == f"order-{row['id']}"
         assert await pipeline.workflow_runs(f"order-{row['id']}") == 1
+    # Operators find orders in the Temporal UI by customer, status and reference.
+    by_customer = f"CustomerId = {customer}"
+    assert await pipeline.search(f"{by_customer} AND OrderStatus = 'FAILED'", 4) == 4
+    completed = f"{by_customer} AND OrderStatus = 'COMPLETED' AND OrderRef = 'e2e-ok'"
+    assert await pipeline.search(completed, 1) == 1
     # Stock: the completed orders keep theirs, the declined one gave it back.
     assert await pipeline.stock(1) == 1000 - 2
     assert await pipeline.stock(2) == 1000 - 2
