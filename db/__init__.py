@@ -1,0 +1,1 @@
+"""MySQL adapter of the ordering system: migrations, connection pool and repositories."""

@@ -1,0 +1,148 @@
+"""What the order repository takes and gives back: typed, immutable rows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from db.statements import from_utc_naive
+from schemas.order import OrderStatus
+from schemas.workflow_io import OrderLine
+
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_LIMITS = {"order_ref": 64, "customer_email": 254, "payment_method": 32}
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order as received, before it has an id; `order_date` is aware and stored as UTC."""
+
+    order_ref: str
+    customer_id: int
+    customer_email: str
+    currency: str
+    total_amount: Decimal
+    payment_method: str
+    content_fingerprint: str
+    order_date: datetime
+    items: tuple[OrderLine, ...]
+
+    def __post_init__(self) -> None:
+        # Refused here rather than by the server, whose strict mode would raise a data error
+        # mid-batch; the consumer validates first, so reaching these is a bug.
+        for field, limit in _LIMITS.items():
+            if not 0 < len(getattr(self, field)) <= limit:
+                raise ValueError(f"{field} must have 1 to {limit} characters")
+        if self.order_ref.endswith(" "):
+            # MySQL compares VARCHAR keys ignoring trailing spaces: "a " would be "a".
+            raise ValueError("order_ref must not end with a space")
+        if len(self.currency) != 3:
+            raise ValueError("currency must be a 3-letter code")
+        if not _FINGERPRINT.match(self.content_fingerprint):
+            raise ValueError("content_fingerprint must be a lowercase hex sha256")
+        if self.order_date.tzinfo is None:
+            raise ValueError("order_date must be timezone-aware")
+        if not self.items:
+            raise ValueError("an order needs at least one item")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInsertResult:
+    """The stored order for a ref: the new one (`created`) or the one already there."""
+
+    created: bool
+    order_id: int
+    order_ref: str
+    content_fingerprint: str
+    status: OrderStatus
+    temporal_workflow_id: str | None
+
+    @classmethod
+    def existing(cls, record: Any) -> OrderInsertResult:
+        return cls(
+            created=False,
+            order_id=int(record["id"]),
+            order_ref=str(record["order_ref"]),
+            content_fingerprint=str(record["content_fingerprint"]),
+            status=OrderStatus(record["status"]),
+            temporal_workflow_id=record["temporal_workflow_id"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    id: int
+    order_ref: str
+    customer_id: int
+    customer_email: str
+    currency: str
+    order_date: datetime
+    status: OrderStatus
+    total_amount: Decimal
+    payment_method: str
+    content_fingerprint: str
+    temporal_workflow_id: str | None
+    failure_reason: str | None
+    status_sequence: int
+
+    @classmethod
+    def from_record(cls, record: Any) -> OrderRow:
+        return cls(
+            id=int(record["id"]),
+            order_ref=str(record["order_ref"]),
+            customer_id=int(record["customer_id"]),
+            customer_email=str(record["customer_email"]),
+            currency=str(record["currency"]),
+            order_date=from_utc_naive(record["order_date"]),
+            status=OrderStatus(record["status"]),
+            total_amount=Decimal(record["total_amount"]),
+            payment_method=str(record["payment_method"]),
+            content_fingerprint=str(record["content_fingerprint"]),
+            temporal_workflow_id=record["temporal_workflow_id"],
+            failure_reason=record["failure_reason"],
+            status_sequence=int(record["status_sequence"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRow:
+    id: int
+    order_id: int
+    product_id: int
+    quantity: int
+    unit_price: Decimal
+
+    @classmethod
+    def from_record(cls, record: Any) -> ItemRow:
+        return cls(
+            id=int(record["id"]),
+            order_id=int(record["order_id"]),
+            product_id=int(record["product_id"]),
+            quantity=int(record["quantity"]),
+            unit_price=Decimal(record["unit_price"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    order_id: int
+    sequence: int
+    previous_status: OrderStatus | None
+    status: OrderStatus
+    reason: str | None
+    occurred_at: datetime
+
+    @classmethod
+    def from_record(cls, record: Any) -> StatusRow:
+        previous = record["previous_status"]
+        return cls(
+            order_id=int(record["order_id"]),
+            sequence=int(record["sequence"]),
+            previous_status=OrderStatus(previous) if previous is not None else None,
+            status=OrderStatus(record["status"]),
+            reason=record["reason"],
+            occurred_at=from_utc_naive(record["occurred_at"]),
+        )

@@ -1,0 +1,149 @@
+"""Orders, their items and their status history, keyed for idempotency by `order_ref`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import databases
+
+from db.connection import connection, order_must_exist, retry_conflicts, transaction
+from db.errors import OrderNotFoundError
+from db.order_inserts import insert_orders_and_items, results_by_ref
+from db.order_rows import ItemRow, NewOrder, OrderInsertResult, OrderRow, StatusRow
+from db.statements import to_utc_naive
+from schemas.workflow_io import StatusChange
+
+REASON_LENGTH = 255
+
+_ORDER_COLUMNS = (
+    "id, order_ref, customer_id, customer_email, currency, order_date, status, total_amount,"
+    " payment_method, content_fingerprint, temporal_workflow_id, failure_reason, status_sequence"
+)
+_ADVANCE_STATUS = (
+    "UPDATE orders SET status = :status, failure_reason = :reason, status_sequence = :sequence"
+    " WHERE id = :order_id AND status_sequence < :sequence"
+)
+# A repeated (order_id, sequence) keeps the first row; unlike INSERT IGNORE, every other
+# error still raises.
+_INSERT_HISTORY = (
+    "INSERT INTO order_status_history"
+    " (order_id, sequence, previous_status, status, reason, occurred_at)"
+    " VALUES (:order_id, :sequence, :previous_status, :status, :reason, :occurred_at)"
+    " ON DUPLICATE KEY UPDATE sequence = sequence"
+)
+
+
+class OrderRepository:
+    """Reads and writes `orders`, `order_items` and `order_status_history`."""
+
+    def __init__(self, database: databases.Database) -> None:
+        self._database = database
+
+    async def insert_order(self, new: NewOrder) -> OrderInsertResult:
+        """Store a PENDING order with its items, or return the order already stored under
+        its `order_ref` (`created=False`), writing nothing."""
+        [result] = await self.insert_orders([new])
+        return result
+
+    async def insert_orders(self, orders: Sequence[NewOrder]) -> list[OrderInsertResult]:
+        """`insert_order` for many orders in one transaction and two multi-row INSERTs;
+        results in input order. A ref repeated in the batch is created once, by its first
+        occurrence; the later ones come back as `created=False`."""
+        first_seen: dict[str, NewOrder] = {}
+        for order in orders:
+            first_seen.setdefault(order.order_ref, order)
+        if not first_seen:
+            return []
+        unique = sorted(first_seen.values(), key=lambda order: order.order_ref)
+        stored = await retry_conflicts(lambda: self._insert_absent(unique))
+        results: list[OrderInsertResult] = []
+        returned: set[str] = set()
+        for order in orders:
+            result = stored[order.order_ref]
+            results.append(
+                replace(result, created=False) if order.order_ref in returned else result
+            )
+            returned.add(order.order_ref)
+        return results
+
+    async def _insert_absent(self, orders: Sequence[NewOrder]) -> dict[str, OrderInsertResult]:
+        refs = [order.order_ref for order in orders]
+        async with transaction(self._database) as conn:
+            stored = await results_by_ref(conn, refs)
+            absent = [order for order in orders if order.order_ref not in stored]
+            if absent:
+                stored.update(await insert_orders_and_items(conn, absent))
+        return stored
+
+    async def set_workflow_id(self, order_id: int, workflow_id: str) -> None:
+        async with connection(self._database) as conn:
+            changed = await conn.execute(
+                "UPDATE orders SET temporal_workflow_id = :workflow_id WHERE id = :order_id",
+                {"workflow_id": workflow_id, "order_id": order_id},
+            )
+            # Zero rows changed is also what an already-set id gives: look before failing.
+            if not changed and await self._fetch_order(conn, "id", order_id) is None:
+                raise OrderNotFoundError(order_id)
+
+    async def find_by_ref(self, order_ref: str) -> OrderRow | None:
+        async with connection(self._database) as conn:
+            return await self._fetch_order(conn, "order_ref", order_ref)
+
+    async def get(self, order_id: int) -> OrderRow | None:
+        async with connection(self._database) as conn:
+            return await self._fetch_order(conn, "id", order_id)
+
+    async def items(self, order_id: int) -> list[ItemRow]:
+        async with connection(self._database) as conn:
+            records = await conn.fetch_all(
+                "SELECT id, order_id, product_id, quantity, unit_price FROM order_items"
+                " WHERE order_id = :order_id ORDER BY id",
+                {"order_id": order_id},
+            )
+        return [ItemRow.from_record(record) for record in records]
+
+    async def status_history(self, order_id: int) -> list[StatusRow]:
+        async with connection(self._database) as conn:
+            records = await conn.fetch_all(
+                "SELECT order_id, sequence, previous_status, status, reason, occurred_at"
+                " FROM order_status_history WHERE order_id = :order_id ORDER BY sequence",
+                {"order_id": order_id},
+            )
+        return [StatusRow.from_record(record) for record in records]
+
+    async def record_status(self, change: StatusChange) -> None:
+        """Append the change to the history and make it the order's status, unless the order
+        already holds a later one; repeating a change changes nothing."""
+        # A reason longer than its column would fail this write on every retry: keep its start.
+        reason = change.reason[:REASON_LENGTH] if change.reason is not None else None
+        values = {
+            "order_id": change.order_id,
+            "sequence": change.sequence,
+            "status": change.status.value,
+            "reason": reason,
+        }
+        history = values | {
+            "previous_status": change.previous_status.value if change.previous_status else None,
+            "occurred_at": to_utc_naive(change.occurred_at, fraction_digits=3),
+        }
+
+        async def record() -> None:
+            async with transaction(self._database) as conn:
+                # The order row first: its write lock serialises writers of one order's
+                # status, where the history's foreign-key check alone would let two
+                # retries deadlock on shared locks.
+                await conn.execute(_ADVANCE_STATUS, values)
+                with order_must_exist(change.order_id):
+                    await conn.execute(_INSERT_HISTORY, history)
+
+        await retry_conflicts(record)
+
+    @staticmethod
+    async def _fetch_order(conn: Any, column: str, value: object) -> OrderRow | None:
+        where = {"id": "id = :value", "order_ref": "order_ref = :value"}[column]
+        record = await conn.fetch_one(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", {"value": value}
+        )
+        return OrderRow.from_record(record) if record is not None else None

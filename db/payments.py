@@ -1,0 +1,104 @@
+"""Captured payments and their refunds, at most one of each per order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import databases
+
+from db.connection import connection, order_must_exist, retry_conflicts
+from db.statements import from_utc_naive, to_utc_naive
+
+
+class PaymentStatus(StrEnum):
+    CAPTURED = "CAPTURED"
+    REFUNDED = "REFUNDED"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRow:
+    order_id: int
+    payment_id: str
+    amount: Decimal
+    currency: str
+    status: PaymentStatus
+    captured_at: datetime
+    refunded_at: datetime | None
+
+    @classmethod
+    def from_record(cls, record: Any) -> PaymentRow:
+        refunded_at = record["refunded_at"]
+        return cls(
+            order_id=int(record["order_id"]),
+            payment_id=str(record["payment_id"]),
+            amount=Decimal(record["amount"]),
+            currency=str(record["currency"]),
+            status=PaymentStatus(record["status"]),
+            captured_at=from_utc_naive(record["captured_at"]),
+            refunded_at=from_utc_naive(refunded_at) if refunded_at is not None else None,
+        )
+
+
+_SELECT = (
+    "SELECT order_id, payment_id, amount, currency, status, captured_at, refunded_at"
+    " FROM payments WHERE order_id = :order_id"
+)
+# An existing row for the order is kept as it is: the first capture stands.
+_INSERT = (
+    "INSERT INTO payments (order_id, payment_id, amount, currency, status, captured_at)"
+    " VALUES (:order_id, :payment_id, :amount, :currency, 'CAPTURED', :now)"
+    " ON DUPLICATE KEY UPDATE order_id = order_id"
+)
+
+_REFUND = (
+    "UPDATE payments SET status = 'REFUNDED', refunded_at = :now"
+    " WHERE order_id = :order_id AND status = 'CAPTURED'"
+)
+
+
+class PaymentRepository:
+    """Reads and writes `payments`."""
+
+    def __init__(self, database: databases.Database) -> None:
+        self._database = database
+
+    async def find(self, order_id: int) -> PaymentRow | None:
+        async with connection(self._database) as conn:
+            record = await conn.fetch_one(_SELECT, {"order_id": order_id})
+        return PaymentRow.from_record(record) if record is not None else None
+
+    async def record_capture(
+        self, order_id: int, payment_id: str, amount: Decimal, currency: str
+    ) -> PaymentRow:
+        """Record the order's captured payment; a repeated call returns the first row as is."""
+        values = {
+            "order_id": order_id,
+            "payment_id": payment_id,
+            "amount": amount,
+            "currency": currency,
+            "now": to_utc_naive(datetime.now(UTC)),
+        }
+
+        async def capture() -> PaymentRow:
+            async with connection(self._database) as conn:
+                with order_must_exist(order_id):
+                    await conn.execute(_INSERT, values)
+                record = await conn.fetch_one(_SELECT, {"order_id": order_id})
+            return PaymentRow.from_record(record)
+
+        return await retry_conflicts(capture)
+
+    async def mark_refunded(self, order_id: int) -> bool:
+        """Mark the order's captured payment refunded; True only for the call that did."""
+        values = {"order_id": order_id, "now": to_utc_naive(datetime.now(UTC))}
+
+        async def refund() -> bool:
+            async with connection(self._database) as conn:
+                changed = await conn.execute(_REFUND, values)
+            return bool(changed == 1)
+
+        return await retry_conflicts(refund)
