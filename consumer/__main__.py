@@ -9,26 +9,28 @@ import signal
 import sys
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 
 from consumer.dead_letters import DeadLetters
 from consumer.handlers import OrderEventHandler, WorkflowOptions
 from consumer.runner import Backoff, BatchGate, ConsumeLoop
 from consumer.settings import ConsumerSettings
 from consumer.temporal import TemporalOrders
-from db.connection import database_for
+from db.connection import open_database
+from db.errors import DatabaseUnavailableError
 from db.orders import OrderRepository
 
 log = logging.getLogger("consumer")
 
 
 async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
-    database = database_for(
+    database = await open_database(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
     )
-    await database.connect()
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -96,7 +98,7 @@ async def main() -> int:
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     try:
         await serve(settings, stop)
-    except (OSError, ConnectionError, RuntimeError) as error:
+    except (OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError) as error:
         log.error("consumer cannot run: %s", error)
         return 1
     return 0

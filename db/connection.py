@@ -162,3 +162,11 @@ async def retry_conflicts(operation: Callable[[], Awaitable[T]], *, attempts: in
             # Jitter keeps colliding transactions from colliding again in lockstep.
             await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+async def open_database(url: str, *, max_size: int = 10) -> databases.Database:
+    """A connected pool; a server that cannot be reached is `DatabaseUnavailableError`."""
+    database = database_for(url, max_size=max_size)
+    async with translate_errors():
+        await database.connect()
+    return database

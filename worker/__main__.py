@@ -10,13 +10,16 @@ import sys
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from db.catalogue import CatalogueRepository
-from db.connection import database_for
+from db.connection import open_database
+from db.errors import DatabaseUnavailableError
 from db.inventory import InventoryRepository
 from db.notifications import NotificationRepository
 from db.orders import OrderRepository
@@ -48,10 +51,9 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         settings.temporal_namespace,
         timedelta(days=settings.temporal_namespace_retention_days),
     )
-    database = database_for(
+    database = await open_database(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
     )
-    await database.connect()
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
     )
@@ -107,7 +109,7 @@ async def main() -> int:
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     try:
         await serve(settings, stop)
-    except (OSError, ConnectionError, RuntimeError) as error:
+    except (OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError) as error:
         log.error("worker cannot run: %s", error)
         return 1
     return 0

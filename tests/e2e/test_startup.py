@@ -1,0 +1,55 @@
+"""A process that cannot start says why in one line, without a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.e2e.harness import process_env
+from tests.services import PROJECT_ROOT, Endpoints
+
+
+def run(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def endpoints_env(endpoints: Endpoints) -> dict[str, str]:
+    return process_env(
+        {},
+        KAFKA_BOOTSTRAP_SERVERS=endpoints.kafka_bootstrap,
+        DATABASE_URL=endpoints.database_url,
+        TEMPORAL_ADDRESS=endpoints.temporal_address,
+        TEMPORAL_NAMESPACE=endpoints.namespace,
+    )
+
+
+@pytest.mark.parametrize("module", ["consumer", "worker"])
+def test_a_missing_database_url_is_a_configuration_error(module: str) -> None:
+    env = {k: v for k, v in process_env({}).items() if k != "DATABASE_URL"}
+    result = run(module, env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{module}: invalid configuration: database_url"
+
+
+@pytest.mark.parametrize("module", ["consumer", "worker"])
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("DATABASE_URL", "mysql+asyncmy://app:secret-pw@127.0.0.1:1/orders", "database"),
+        ("TEMPORAL_ADDRESS", "127.0.0.1:1", "connect"),
+    ],
+)
+def test_an_unreachable_service_stops_the_process_with_one_clear_line(
+    endpoints: Endpoints, module: str, variable: str, value: str, says: str
+) -> None:
+    result = run(module, {**endpoints_env(endpoints), variable: value})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{module} cannot run" in result.stderr
+    assert says in result.stderr.lower()
+    assert "secret-pw" not in result.stderr
