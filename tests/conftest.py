@@ -19,6 +19,9 @@ from tests.services import Endpoints, ServicesUnavailableError, discover
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# The whole pipeline as users run it, for the end-to-end and fault tests.
+pytest_plugins = ["tests.pipeline"]
+
 
 @pytest.fixture(scope="session")
 def endpoints() -> Endpoints:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.e2e.conftest import Pipeline
-from tests.e2e.harness import order_placed
+from tests.harness import order_placed
+from tests.pipeline import Pipeline
 
 # Short enough that an activity lost with a killed worker is retried within the test.
 QUICK_RETRIES = {"ORDERING_ACTIVITY_TIMEOUT_SECONDS": "5"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from tests.e2e.conftest import Pipeline
-from tests.e2e.harness import cancellation, order_placed
+from tests.harness import cancellation, order_placed
+from tests.pipeline import Pipeline
 
 HAPPY_PATH = [
     "PENDING",

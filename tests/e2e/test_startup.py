@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.e2e.harness import process_env
+from tests.harness import process_env
 from tests.services import PROJECT_ROOT, Endpoints
 
 

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 from temporalio.client import Client
 
 from tests.conftest import Topics
-from tests.e2e.harness import Processes, Publisher, StatusEvents, process_env
+from tests.harness import Processes, Publisher, StatusEvents, process_env
 from tests.services import Endpoints
 
 CATALOGUE = [
