@@ -9,13 +9,14 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from consumer.errors import EventRejected, TransientError
-
-HEADER_REASON = "dlq.reason"
-HEADER_MESSAGE = "dlq.message"
-HEADER_SOURCE_TOPIC = "dlq.source.topic"
-HEADER_SOURCE_PARTITION = "dlq.source.partition"
-HEADER_SOURCE_OFFSET = "dlq.source.offset"
-HEADER_FAILED_AT = "dlq.failed_at"
+from schemas.topics import (
+    HEADER_FAILED_AT,
+    HEADER_MESSAGE,
+    HEADER_REASON,
+    HEADER_SOURCE_OFFSET,
+    HEADER_SOURCE_PARTITION,
+    HEADER_SOURCE_TOPIC,
+)
 
 
 def dead_letter_headers(record: Any, rejection: EventRejected) -> list[tuple[str, bytes]]:
