@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from temporalio.client import Client
@@ -20,6 +20,14 @@ from consumer.handlers import OrderEventHandler, WorkflowOptions
 from consumer.runner import Backoff, BatchGate, ConsumeLoop
 from consumer.settings import ConsumerSettings
 from consumer.temporal import TemporalOrders
+from consumer.watchdog import (
+    EXIT_STALLED,
+    ConsumerStalledError,
+    ProgressWatchdog,
+    WatchedConsumer,
+    run_watched,
+    watch,
+)
 from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.orders import OrderRepository
@@ -40,11 +48,15 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
     )
     gate = BatchGate(timeout=settings.shutdown_timeout_seconds)
-    consumer = AIOKafkaConsumer(
+    # Its commits feed the watchdog, which ends a consumer left alive but stuck (aiokafka#1154).
+    watchdog = ProgressWatchdog(settings.watchdog_stall_seconds)
+    consumer = WatchedConsumer(
+        watchdog,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.kafka_consumer_group,
         enable_auto_commit=False,  # an offset is committed only once its work is durable
         auto_offset_reset="earliest",
+        max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
         max_partition_fetch_bytes=max(1024 * 1024, settings.max_message_bytes * 2),
     )
     consumer.subscribe([settings.orders_topic], listener=gate)
@@ -72,7 +84,12 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     )
     log.info("consuming %s as group %s", settings.orders_topic, settings.kafka_consumer_group)
     try:
-        await loop.run(stop)
+        await run_watched(
+            loop.run(stop),
+            watch(consumer, watchdog, batch_idle=gate.idle),
+            stop,
+            grace=settings.shutdown_timeout_seconds,
+        )
     finally:
         # stop() can hang while brokers are down (aiokafka#659): bound it.
         for closing in (consumer.stop(), producer.stop(), database.disconnect()):
@@ -98,6 +115,8 @@ async def main() -> int:
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     try:
         await serve(settings, stop)
+    except ConsumerStalledError:
+        return EXIT_STALLED  # logged where it was found
     except (OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError) as error:
         log.error("consumer cannot run: %s", error)
         return 1

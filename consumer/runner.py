@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from consumer.crashpoints import BEFORE_COMMIT, crash_point
 from consumer.errors import EventRejected, TransientError
 from consumer.offsets import PartitionProgress
 
@@ -141,6 +142,7 @@ class ConsumeLoop:
         }
         if not offsets:
             return
+        crash_point(BEFORE_COMMIT)  # a fault-injection hook; does nothing unless a test sets it
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as error:

@@ -27,6 +27,11 @@ class ConsumerSettings(BaseSettings):
     retry_initial_seconds: float = Field(default=0.5, gt=0)
     retry_max_seconds: float = Field(default=30.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
+    # With records pending and nothing committed for this long, the consumer exits (code 3)
+    # for its supervisor to restart it: a broker restart can leave it alive but stuck.
+    watchdog_stall_seconds: float = Field(default=120.0, gt=0)
+    # A batch slower than this makes the consumer leave its group (aiokafka's default).
+    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
 
     # Carried into each workflow's input, so they are part of its recorded history.
     ordering_cancel_window_seconds: float = Field(default=0.0, ge=0)

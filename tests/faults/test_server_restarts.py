@@ -1,0 +1,314 @@
+"""Faults 5, 6 and 7: Kafka, MariaDB and Temporal killed (kill -9) and restarted under a running
+pipeline, and the watchdog that makes a consumer stuck behind a frozen broker exit.
+
+These tests kill servers, so they run on a private stack of their own (`private_stack.py`):
+`endpoints` and `temporal_client` are overridden here, and the usual `pipeline` fixture builds
+its topics, database, task queue and processes on that stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, suppress
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiokafka.errors import KafkaError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from consumer.watchdog import EXIT_STALLED
+from tests.conftest import IN_CI
+from tests.faults.oracle import Expected, check, describe
+from tests.faults.private_stack import PrivateStack, PrivateStackError, private_stack
+from tests.harness import order_placed
+from tests.pipeline import Pipeline
+from tests.services import Endpoints
+
+MUG, TEA, LAMP = (1, "19.99"), (2, "5.00"), (7, "49.00")
+# The consumer's line for a record it keeps and retries (consumer/runner.py).
+TRANSIENT = r"transient failure at \S+@\d+, retrying in [\d.]+s: "
+
+
+@pytest.fixture(scope="module")
+def server_stack() -> Iterator[PrivateStack]:
+    with ExitStack() as cleanup:
+        try:
+            stack = cleanup.enter_context(private_stack())
+        except PrivateStackError as error:
+            if IN_CI:
+                pytest.fail(f"the private stack did not start in CI: {error}")
+            pytest.skip(f"the private stack did not start: {error}")
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def endpoints(server_stack: PrivateStack) -> Endpoints:
+    """The private stack's endpoints: in this module every pipeline is built on them."""
+    return server_stack.endpoints
+
+
+@pytest_asyncio.fixture(loop_scope="session", scope="module")
+async def temporal_client(endpoints: Endpoints) -> Client:
+    return await Client.connect(
+        endpoints.temporal_address,
+        namespace=endpoints.namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+@pytest.fixture
+def stack(pipeline: Pipeline, server_stack: PrivateStack) -> Iterator[PrivateStack]:
+    """The private stack's servers to kill; whatever a test killed or froze runs again before
+    the pipeline (its topics, its database) is torn down."""
+    yield server_stack
+    server_stack.heal()
+
+
+def line(product: tuple[int, str], quantity: int = 1) -> tuple[int, int, str]:
+    return (product[0], quantity, product[1])
+
+
+async def publish_acked(pipeline: Pipeline, event: dict[str, Any], within: float = 120) -> int:
+    """Send until Kafka acknowledges, as a producer would; how many attempts failed first. A
+    failed attempt may still land, and its repeat then is a duplicate the consumer absorbs."""
+    failures = 0
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                async with asyncio.timeout(5):
+                    await pipeline.publish.event(event)
+                return failures
+            except (KafkaError, TimeoutError):
+                failures += 1
+                await asyncio.sleep(0.2)
+
+
+class OrderStream:
+    """Orders published one after another in the background, each until acknowledged."""
+
+    def __init__(self, pipeline: Pipeline, prefix: str, pause: float = 0.1) -> None:
+        self.pipeline, self.prefix, self.pause = pipeline, prefix, pause
+        self.acked: list[str] = []
+        self.failed_sends = 0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            ref = f"{self.prefix}-{len(self.acked)}"
+            self.failed_sends += await publish_acked(self.pipeline, order_placed(ref, [line(TEA)]))
+            self.acked.append(ref)
+            await asyncio.sleep(self.pause)  # a steady pace, not a synchronisation
+
+    async def __aenter__(self) -> OrderStream:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task  # the order in flight is finished: every ref is acknowledged
+
+    async def completed_after(self, mark: int, within: float = 90) -> None:
+        """Wait until an order acknowledged after the first `mark` ones has finished."""
+        statuses = self.pipeline.statuses
+        await statuses.wait_for(lambda: any(statuses.final(r) for r in self.acked[mark:]), within)
+
+
+async def wait_until(condition: Callable[[], bool], within: float = 60) -> None:
+    """Poll `condition` (a log, a process) until it holds; TimeoutError after `within`."""
+    async with asyncio.timeout(within):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.1)
+
+
+async def exit_code(pipeline: Pipeline, name: str, within: float = 60) -> int:
+    process = pipeline.processes.running[name]
+    await wait_until(lambda: process.poll() is not None, within)
+    del pipeline.processes.running[name]
+    return process.wait()
+
+
+async def retried_activities(pipeline: Pipeline, refs: list[str]) -> dict[str, int]:
+    """Per order, the highest attempt any of its activities started with (when above 1)."""
+    retried: dict[str, int] = {}
+    for ref in refs:
+        row = await pipeline.order_row(ref)
+        assert row is not None, ref
+        history = await pipeline.temporal.get_workflow_handle(f"order-{row['id']}").fetch_history()
+        attempts = [
+            event.activity_task_started_event_attributes.attempt
+            for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        ]
+        if max(attempts, default=1) > 1:
+            retried[ref] = max(attempts)
+    return retried
+
+
+async def pending_retries(temporal: Client) -> int:
+    """Activities of running workflows that are past their first attempt."""
+    retries = 0
+    async for execution in temporal.list_workflows("ExecutionStatus = 'Running'"):
+        description = await temporal.get_workflow_handle(execution.id).describe()
+        retries += sum(a.attempt > 1 for a in description.raw_description.pending_activities)
+    return retries
+
+
+async def test_kafka_killed_three_times_mid_stream_loses_and_doubles_no_acknowledged_order(
+    pipeline: Pipeline, stack: PrivateStack
+) -> None:
+    pipeline.processes.start("worker")
+    pipeline.processes.start("consumer")
+    pids = [stack.pid("kafka")]
+    async with OrderStream(pipeline, "kafka-kill") as stream:
+        await stream.completed_after(0)
+        for _ in range(3):
+            await stack.kill("kafka")
+            await stack.restart()
+            pids.append(stack.pid("kafka"))
+            # An order sent after the restart went all the way: producer, consumer, worker
+            # and the status topic's reader all came back.
+            await stream.completed_after(len(stream.acked))
+    finals = await pipeline.statuses.wait_final(stream.acked, within=120)
+    problems = await check(pipeline, Expected(orders=set(stream.acked)))
+
+    assert problems == [], describe(problems)
+    assert set(finals.values()) == {"COMPLETED"}
+    assert len(set(pids)) == 4, pids  # three kills, three new brokers
+    assert stream.failed_sends > 0, "the test's producer met the outages"
+    consumer_log, worker_log = pipeline.processes.log("consumer"), pipeline.processes.log("worker")
+    assert "Unable connect to node" in consumer_log
+    assert "Unable connect to node" in worker_log
+    assert consumer_log.count("Discovered coordinator") >= 4  # found again after each restart
+
+
+async def test_mariadb_killed_mid_run_dead_letters_nothing_and_half_applies_no_reservation(
+    pipeline: Pipeline, stack: PrivateStack
+) -> None:
+    pipeline.processes.start("worker")
+    # Enough attempts for the business steps to outlast the outage rather than fail orders.
+    pipeline.processes.start("consumer", ORDERING_ACTIVITY_MAX_ATTEMPTS="50")
+    # Every third order also takes one of the 10 lamps: 4 of those 14 must fail on stock,
+    # and a reservation is all of an order's lines or none of them.
+    before = [f"db-before-{n}" for n in range(30)]
+    during = [f"db-during-{n}" for n in range(10)]
+    lines = {
+        ref: [line(MUG), line(LAMP)] if n % 3 == 0 else [line(TEA)]
+        for n, ref in enumerate(before + during)
+    }
+    for ref in before:
+        await pipeline.publish.event(order_placed(ref, lines[ref]))
+    await pipeline.statuses.wait_for(lambda: any(pipeline.statuses.final(r) for r in before))
+
+    old_pid = await stack.kill("mariadb")
+    for ref in during:
+        await pipeline.publish.event(order_placed(ref, lines[ref]))
+    await wait_until(lambda: "MySQL unavailable" in pipeline.processes.log("consumer"))
+    async with asyncio.timeout(60):  # the worker's activities fail and are retried
+        while True:
+            if await pending_retries(pipeline.temporal):
+                break
+            await asyncio.sleep(0.2)
+    await stack.restart()
+    finals = await pipeline.statuses.wait_final(before + during, within=120)
+    problems = await check(pipeline, Expected(orders=set(before + during)))
+
+    assert problems == [], describe(problems)
+    assert Counter(finals.values()) == {"COMPLETED": 36, "FAILED": 4}
+    assert all(
+        pipeline.statuses.by_ref[ref][-1]["reason"].startswith("insufficient_stock")
+        for ref, final in finals.items()
+        if final == "FAILED"
+    )
+    assert stack.pid("mariadb") != old_pid
+    assert re.search(TRANSIENT + "MySQL unavailable", pipeline.processes.log("consumer"))
+    assert await retried_activities(pipeline, before + during), "no activity was retried"
+
+
+async def test_temporal_killed_mid_run_commits_no_failed_start_and_runs_each_order_once(
+    pipeline: Pipeline, stack: PrivateStack
+) -> None:
+    pipeline.processes.start("worker")
+    # An activity whose completion the dead server never got is retried after this timeout.
+    pipeline.processes.start("consumer", ORDERING_ACTIVITY_TIMEOUT_SECONDS="5")
+    before = [f"tp-before-{n}" for n in range(20)]
+    during = [f"tp-during-{n}" for n in range(10)]
+    for ref in before:
+        await pipeline.publish.event(order_placed(ref, [line(TEA)]))
+    await pipeline.statuses.wait_for(lambda: any(pipeline.statuses.final(r) for r in before))
+
+    old_pid = await stack.kill("temporal")
+    open_at_kill = [ref for ref in before if not pipeline.statuses.final(ref)]
+    for ref in during:
+        await pipeline.publish.event(order_placed(ref, [line(TEA)]))
+    await wait_until(lambda: "Temporal unavailable" in pipeline.processes.log("consumer"))
+    await stack.restart()
+    finals = await pipeline.statuses.wait_final(before + during, within=120)
+    problems = await check(pipeline, Expected(orders=set(before + during)))
+
+    assert problems == [], describe(problems)
+    assert set(finals.values()) == {"COMPLETED"}
+    assert open_at_kill, "the kill must land with workflows open"
+    assert stack.pid("temporal") != old_pid
+    assert re.search(TRANSIENT + "Temporal unavailable", pipeline.processes.log("consumer"))
+    assert "Unavailable" in pipeline.processes.log("worker")  # its calls failed, then resumed
+
+
+# A short stall time, a quick shutdown, and one record at a time.
+STALL_SECONDS = 3
+WATCHED = {
+    "WATCHDOG_STALL_SECONDS": str(STALL_SECONDS),
+    "SHUTDOWN_TIMEOUT_SECONDS": "2",
+    "MAX_BATCH_RECORDS": "1",
+    "MAX_CONCURRENCY": "1",
+}
+
+
+async def test_a_consumer_stuck_behind_a_frozen_broker_exits_for_a_restart_that_loses_nothing(
+    pipeline: Pipeline, stack: PrivateStack
+) -> None:
+    pipeline.processes.start("worker")
+    pipeline.processes.start("consumer", **WATCHED)
+    consumer = pipeline.processes.running["consumer"]
+    await wait_until(lambda: "partitions assigned" in pipeline.processes.log("consumer"))
+    # Twice the stall time on a quiet topic: idle is not stuck.
+    with suppress(TimeoutError):
+        await wait_until(lambda: consumer.poll() is not None, within=2 * STALL_SECONDS)
+    assert consumer.poll() is None, "an idle consumer must keep running"
+
+    # Hold the consumer back while orders arrive, so records are pending for certain when
+    # the broker freezes: its sockets stay open, and it answers nothing.
+    refs = [f"stuck-{n}" for n in range(20)]
+    consumer.send_signal(signal.SIGSTOP)
+    try:
+        for ref in refs:
+            await pipeline.publish.event(order_placed(ref, [line(TEA)]))
+        stack.freeze("kafka")
+    finally:
+        consumer.send_signal(signal.SIGCONT)
+    code = await exit_code(pipeline, "consumer")
+    stuck_log = pipeline.processes.log("consumer")
+    consumed_while_frozen = await pipeline.count("SELECT COUNT(*) FROM orders")
+    stack.thaw("kafka")
+    pipeline.processes.start("consumer")  # what its supervisor does
+    finals = await pipeline.statuses.wait_final(refs)
+    problems = await check(pipeline, Expected(orders=set(refs)))
+
+    assert problems == [], describe(problems)
+    assert set(finals.values()) == {"COMPLETED"}
+    assert code == EXIT_STALLED
+    assert (
+        f"no progress for {STALL_SECONDS} s while records are pending; "
+        "exiting so a supervisor restarts it"
+    ) in stuck_log
+    assert consumed_while_frozen < len(refs)
