@@ -2,7 +2,8 @@
 
 Temporal runs an activity at least once, so every one here first looks for its own effect
 and does nothing the second time: statuses by (order, sequence), reservations and payments
-by order, notifications by (order, kind).
+by order, notifications by (order, kind). The `fault_point` calls mark where the reliability
+tests may crash, fail or slow an activity (`worker.crashpoints`); unarmed, they do nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from schemas.workflow_io import (
     StockInput,
     ValidateOrderInput,
 )
+from worker.crashpoints import fault_point
 from worker.domain import OrderRuleBrokenError, check_against_catalogue
 from worker.payments import MockPaymentGateway, PaymentDeclinedError
 from worker.ports import Catalogue, Inventory, Notifications, Payments, StatusStore
@@ -54,6 +56,7 @@ class OrderStatusActivities:
         highest sequence and a republished event carries the same `event_id`."""
         await self._orders.record_status(change)
         await self._publisher.publish(status_event(change))
+        await fault_point("update_status")
 
 
 class CatalogueActivities:
@@ -79,16 +82,19 @@ class InventoryActivities:
     async def reserve_stock(self, stock: StockInput) -> None:
         """Reserve every line or none; a retry finds the reservation and changes nothing."""
         lines = [(line.product_id, line.quantity) for line in stock.items]
+        await fault_point("reserve_stock", before_effect=True)
         try:
             await self._inventory.reserve(stock.order_id, lines)
         except InsufficientStockError as short:
             reason = failures.insufficient_stock(short.product_id)
             raise _business_failure(FailureType.INSUFFICIENT_STOCK, reason) from None
+        await fault_point("reserve_stock")
 
     @activity.defn(name="release_stock")
     async def release_stock(self, stock: StockInput) -> None:
         """Give back what this order reserved, once; with no reservation it does nothing."""
         await self._inventory.release(stock.order_id)
+        await fault_point("release_stock")
 
 
 class PaymentActivities:
@@ -99,8 +105,10 @@ class PaymentActivities:
     @activity.defn(name="process_payment")
     async def process_payment(self, payment: PaymentInput) -> PaymentResult:
         """Capture the amount once: a retry finds the recorded capture and returns it."""
+        await fault_point("process_payment", before_effect=True)
         existing = await self._payments.find(payment.order_id)
         if existing is not None:
+            await fault_point("process_payment")
             return PaymentResult(payment_id=existing.payment_id)
         try:
             payment_id = await self._gateway.capture(
@@ -116,16 +124,17 @@ class PaymentActivities:
         row = await self._payments.record_capture(
             payment.order_id, payment_id, payment.amount, payment.currency
         )
+        await fault_point("process_payment")
         return PaymentResult(payment_id=row.payment_id)
 
     @activity.defn(name="refund_payment")
     async def refund_payment(self, refund: RefundInput) -> None:
         """Refund a captured payment once; with no capture it does nothing."""
         existing = await self._payments.find(refund.order_id)
-        if existing is None or existing.status is PaymentStatus.REFUNDED:
-            return
-        await self._gateway.refund(payment_id=existing.payment_id, amount=existing.amount)
-        await self._payments.mark_refunded(refund.order_id)
+        if existing is not None and existing.status is PaymentStatus.CAPTURED:
+            await self._gateway.refund(payment_id=existing.payment_id, amount=existing.amount)
+            await self._payments.mark_refunded(refund.order_id)
+        await fault_point("refund_payment")
 
 
 class NotificationActivities:
@@ -137,3 +146,4 @@ class NotificationActivities:
         """Send the confirmation at most once: it is recorded before it is sent (mock)."""
         if await self._notifications.record_once(confirmation.order_id, "order_confirmation"):
             log.info("order confirmation sent", extra={"order_ref": confirmation.order_ref})
+        await fault_point("send_order_confirmation")
