@@ -1,0 +1,101 @@
+"""Fault 15: a new worker meets workflows that older code started, by replaying recorded histories.
+
+Every recorded path (`histories/*.json`, written by `python -m tests.faults.record_histories`)
+replays on today's `OrderProcessingWorkflow` without a non-determinism error. A copy of the
+workflow that calls one more activity fails to replay them, which shows the replay really
+compares the code with the history; the same change behind `workflow.patched(...)` replays.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
+    from tests.faults.record_histories import HISTORIES, PATHS
+    from worker.workflows import OrderProcessingWorkflow
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+# Paths that reach reserve_stock, where the changed copies below differ from the recorded code.
+RESERVING = ["completed", "failed-insufficient-stock", "cancelled-processing-payment"]
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class ReleasesBeforeReserving(OrderProcessingWorkflow):
+    """A plausible change deployed carelessly: clear any old reservation before reserving."""
+
+    @workflow.run
+    async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
+        return await super().process_order(input)
+
+    async def _reserve_stock(self) -> None:
+        await self._execute("release_stock", self._stock, type(None))
+        await super()._reserve_stock()
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class ReleasesBeforeReservingWhenPatched(OrderProcessingWorkflow):
+    """The same change, deployed as Temporal asks: only runs that reach it after it shipped."""
+
+    @workflow.run
+    async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
+        return await super().process_order(input)
+
+    async def _reserve_stock(self) -> None:
+        if workflow.patched("release-before-reserve"):
+            await self._execute("release_stock", self._stock, type(None))
+        await super()._reserve_stock()
+
+
+def load(path: Path) -> WorkflowHistory:
+    document = json.loads(path.read_text())
+    started = document["events"][0]["workflowExecutionStartedEventAttributes"]
+    return WorkflowHistory.from_json(started["workflowId"], document)
+
+
+def replayer(workflow_class: type[OrderProcessingWorkflow]) -> Replayer:
+    return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
+
+
+def test_every_path_of_the_workflow_has_a_recorded_history() -> None:
+    assert sorted(path.stem for path in RECORDED) == sorted(PATHS)
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[path.stem for path in RECORDED])
+async def test_a_recorded_history_replays_on_todays_workflow(path: Path) -> None:
+    history = load(path)
+
+    result = await replayer(OrderProcessingWorkflow).replay_workflow(history)
+
+    assert result.replay_failure is None
+    assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
+
+
+@pytest.mark.parametrize("name", RESERVING)
+async def test_an_unguarded_extra_activity_fails_the_replay_as_nondeterministic(
+    name: str,
+) -> None:
+    history = load(HISTORIES / f"{name}.json")
+
+    with pytest.raises(workflow.NondeterminismError, match=r"TMPRL1100.*'release_stock'"):
+        await replayer(ReleasesBeforeReserving).replay_workflow(history)
+
+
+async def test_the_same_change_behind_workflow_patched_replays_every_recorded_history() -> None:
+    histories = [load(path) for path in RECORDED]
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            yield history
+
+    results = await replayer(ReleasesBeforeReservingWhenPatched).replay_workflows(each())
+
+    assert results.replay_failures == {}
