@@ -1,0 +1,1 @@
+"""Operator tools: look into an order, re-drive dead letters, reconcile MySQL with Temporal."""
