@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 
@@ -16,6 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from consumer.dead_letters import DeadLetters
+from consumer.errors import WorkflowIdTakenError
 from consumer.handlers import OrderEventHandler, WorkflowOptions
 from consumer.runner import Backoff, BatchGate, ConsumeLoop
 from consumer.settings import ConsumerSettings
@@ -31,6 +31,8 @@ from consumer.watchdog import (
 from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.orders import OrderRepository
+from observability.exit import exit_now
+from observability.logs import configure_logging
 
 log = logging.getLogger("consumer")
 
@@ -107,9 +109,7 @@ async def main() -> int:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
         print(f"consumer: invalid configuration: {fields}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
@@ -117,16 +117,18 @@ async def main() -> int:
         await serve(settings, stop)
     except ConsumerStalledError:
         return EXIT_STALLED  # logged where it was found
-    except (OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError) as error:
+    except (
+        OSError,
+        RuntimeError,
+        KafkaError,
+        DatabaseUnavailableError,
+        RPCError,
+        WorkflowIdTakenError,
+    ) as error:
         log.error("consumer cannot run: %s", error)
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    code = asyncio.run(main())
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter finalisation: the Temporal client's runtime can abort it (sdk-python#300).
-    os._exit(code)
+    exit_now(asyncio.run(main()))

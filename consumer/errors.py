@@ -2,8 +2,10 @@
 
     ConsumerError            base of everything the consumer raises on purpose
     ├── EventRejected        poison: the message can never be an order; dead-letter it, then commit
-    └── TransientError       a dependency (MySQL, Temporal, Kafka) is unavailable: retry the
-                             message later and do not commit its offset
+    ├── TransientError       a dependency (MySQL, Temporal, Kafka) is unavailable: retry the
+    │                        message later and do not commit its offset
+    └── WorkflowIdTakenError the order's workflow id belongs to another order in Temporal:
+                             a deployment mistake; stop, and say how to fix it
 
 Lower layers' errors are translated into these at the adapter boundary; anything else that
 escapes is a defect and crashes the consumer loudly.
@@ -38,3 +40,19 @@ class EventRejected(ConsumerError):  # noqa: N818 - named for what happens to th
 
 class TransientError(ConsumerError):
     pass
+
+
+class WorkflowIdTakenError(ConsumerError):
+    """`order-<id>` already names another order's workflow in the namespace.
+
+    Order ids come from MySQL; this happens when a database is recreated while the namespace
+    still remembers the orders of the old one. Starting nothing is the only safe choice: the
+    new order must not be mistaken for the old one's run.
+    """
+
+    def __init__(self, workflow_id: str, order_ref: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id} exists for another order than {order_ref}: the database's "
+            "order ids repeat ones this Temporal namespace has already run; use a fresh "
+            "namespace, or set the orders table's AUTO_INCREMENT above the ids already used"
+        )

@@ -33,7 +33,7 @@ class OrderStore(Protocol):
 
 
 class OrderWorkflows(Protocol):
-    async def start_order(self, workflow_input: OrderWorkflowInput) -> None: ...
+    async def start_order(self, workflow_input: OrderWorkflowInput, *, new: bool) -> None: ...
     async def cancel_order(self, workflow_id: str, reason: str) -> bool: ...
 
 
@@ -93,7 +93,9 @@ class OrderEventHandler:
         # Fault-injection hooks for the fault suite; they do nothing unless a test sets them.
         crash_point(AFTER_INSERT)
         await slow_point()
-        await self._workflows.start_order(self._workflow_input(event, stored.order_id))
+        await self._workflows.start_order(
+            self._workflow_input(event, stored.order_id), new=stored.created
+        )
         crash_point(AFTER_START)
         await self._store.set_workflow_id(stored.order_id, workflow_id_for(stored.order_id))
         log.info("order workflow started", extra=log_extra)

@@ -145,6 +145,9 @@ class ConsumeLoop:
         crash_point(BEFORE_COMMIT)  # a fault-injection hook; does nothing unless a test sets it
         try:
             await self._consumer.commit(offsets)
+            log.debug(
+                "committed %s", {f"{tp.topic}:{tp.partition}": o for tp, o in offsets.items()}
+            )
         except (CommitFailedError, KafkaError) as error:
             # The partitions moved to another member, which reads from the last commit;
             # handling is idempotent, so the redelivery is harmless.

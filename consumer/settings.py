@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,3 +42,4 @@ class ConsumerSettings(BaseSettings):
     ordering_activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
 
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"

@@ -13,7 +13,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from consumer.errors import TransientError
+from consumer.errors import TransientError, WorkflowIdTakenError
 from schemas.order import OrderStatus
 from schemas.workflow_io import (
     SEARCH_ATTRIBUTE_CUSTOMER_ID,
@@ -48,16 +48,23 @@ class TemporalOrders:
         self._client = client
         self._task_queue = task_queue
 
-    async def start_order(self, workflow_input: OrderWorkflowInput) -> None:
+    async def start_order(self, workflow_input: OrderWorkflowInput, *, new: bool) -> None:
         """Start `order-<id>`, or find it: a running one is kept (its new input ignored) and a
-        closed one is never run again, whatever Kafka redelivers."""
+        closed one is never run again, whatever Kafka redelivers.
+
+        `new` says the order row was just created: its workflow cannot exist yet, so finding
+        one means the id belongs to another order, which is refused rather than adopted.
+        """
+        workflow_id = workflow_id_for(workflow_input.order_id)
         try:
             await self._client.start_workflow(
                 WORKFLOW_TYPE,
                 workflow_input,
-                id=workflow_id_for(workflow_input.order_id),
+                id=workflow_id,
                 task_queue=self._task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_conflict_policy=(
+                    WorkflowIDConflictPolicy.FAIL if new else WorkflowIDConflictPolicy.USE_EXISTING
+                ),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes([
                     SearchAttributePair(ORDER_REF, workflow_input.order_ref),
@@ -66,9 +73,19 @@ class TemporalOrders:
                 ]),
             )  # fmt: skip
         except WorkflowAlreadyStartedError:
-            return  # closed within retention: it ran once, and that is all it ever will
+            # Closed within retention (or, for a new row, someone else's): it ran once, and
+            # that is all it ever will.
+            if new or not await self._runs_order(workflow_id, workflow_input.order_ref):
+                raise WorkflowIdTakenError(workflow_id, workflow_input.order_ref) from None
         except RPCError as error:
             raise _translate(error) from error
+
+    async def _runs_order(self, workflow_id: str, order_ref: str) -> bool:
+        try:
+            description = await self._client.get_workflow_handle(workflow_id).describe()
+        except RPCError as error:
+            raise _translate(error) from error
+        return description.typed_search_attributes.get(ORDER_REF) == order_ref
 
     async def cancel_order(self, workflow_id: str, reason: str) -> bool:
         """Signal `cancel_order`; False when the workflow has already closed."""

@@ -25,6 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db.connection import error_code, open_database
 from db.errors import DatabaseUnavailableError
+from observability.exit import exit_now
+from observability.logs import configure_logging
 from ops import commands, dead_letters, inspection, kafka
 from ops.cli import build_parser
 from ops.errors import EXIT_OK, EXIT_UNUSABLE, OpsError, ServiceUnavailableError, UsageError
@@ -182,11 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNUSABLE
     # The libraries' own logs (a broker that refuses a connection...) would bury the one
     # line the tool prints; OPS_LOG_LEVEL=INFO brings them back.
-    logging.basicConfig(
-        level=settings.ops_log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.ops_log_level)
     try:
         return asyncio.run(HANDLERS[arguments.handler](arguments, settings))
     except OpsError as error:
@@ -209,9 +207,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter finalisation: the Temporal client's runtime can abort it (sdk-python#300).
-    os._exit(code)
+    exit_now(main())

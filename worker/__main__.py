@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sys
 from datetime import timedelta
@@ -24,6 +23,8 @@ from db.inventory import InventoryRepository
 from db.notifications import NotificationRepository
 from db.orders import OrderRepository
 from db.payments import PaymentRepository
+from observability.exit import exit_now
+from observability.logs import configure_logging
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -101,9 +102,7 @@ async def main() -> int:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
         print(f"worker: invalid configuration: {fields}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
@@ -116,9 +115,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    code = asyncio.run(main())
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter finalisation: the Temporal client's runtime can abort it (sdk-python#300).
-    os._exit(code)
+    exit_now(asyncio.run(main()))

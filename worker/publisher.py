@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiokafka import AIOKafkaProducer
 
 from schemas.events import OrderStatusChanged
 from schemas.workflow_io import StatusChange, status_event_id
+
+log = logging.getLogger(__name__)
 
 
 def status_event(change: StatusChange) -> OrderStatusChanged:
@@ -35,4 +39,10 @@ class StatusPublisher:
             self._topic,
             key=event.order_ref.encode(),
             value=event.model_dump_json().encode(),
+        )
+        log.debug(
+            "published %s (%s)",
+            event.event_id,
+            event.status,
+            extra={"order_ref": event.order_ref, "workflow_id": event.workflow_id},
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,3 +25,4 @@ class WorkerSettings(BaseSettings):
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"

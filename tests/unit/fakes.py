@@ -88,6 +88,7 @@ class FakeOrderWorkflows:
     """Temporal as the consumer sees it: workflows started by id, and cancel signals sent."""
 
     def __init__(self) -> None:
+        self.started_as_new: list[bool] = []
         self.started: list[OrderWorkflowInput] = []
         self.signals: list[tuple[str, str]] = []
         self.closed: set[str] = set()
@@ -98,9 +99,10 @@ class FakeOrderWorkflows:
         is unreachable."""
         self._failures_left = times
 
-    async def start_order(self, workflow_input: OrderWorkflowInput) -> None:
+    async def start_order(self, workflow_input: OrderWorkflowInput, *, new: bool) -> None:
         self._maybe_fail()
         self.started.append(workflow_input)
+        self.started_as_new.append(new)
 
     async def cancel_order(self, workflow_id: str, reason: str) -> bool:
         self._maybe_fail()

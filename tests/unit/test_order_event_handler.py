@@ -88,6 +88,7 @@ async def test_a_placed_order_is_stored_once_and_its_workflow_started(
     outcome = await handler.handle(KEY, placed())
 
     assert outcome is Outcome.STARTED
+    assert workflows.started_as_new == [True]  # a new row: any existing workflow is a stranger
     row = store.rows[REF]
     assert (row.customer_id, row.total_amount, row.status) == (
         42,
@@ -156,6 +157,8 @@ async def test_a_redelivery_after_a_failed_start_starts_the_stored_order(
 
     row = store.rows[REF]
     assert outcome is Outcome.STARTED
+    # The first try started a row it had just created; the retry found the row stored.
+    assert workflows.started_as_new == [False]
     assert [started.order_id for started in workflows.started] == [row.id]
     assert row.temporal_workflow_id == f"order-{row.id}"
     assert len(store.rows) == 1

@@ -1,0 +1,50 @@
+"""Log lines say which order they are about, and libraries never log payloads."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from observability.logs import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name in ("aiokafka", "databases", "asyncmy", "temporalio"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_a_text_line_ends_with_the_order_it_is_about(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO")
+    logging.getLogger("consumer").info("started", extra={"order_ref": "web-1", "order_id": 7})
+    line = capsys.readouterr().err.strip()
+    assert line.endswith("INFO consumer started [order_ref=web-1 order_id=7]")
+
+
+def test_a_json_line_carries_the_order_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    logging.getLogger("worker").warning("slow", extra={"workflow_id": "order-7"})
+    record = json.loads(capsys.readouterr().err)
+    assert (record["level"], record["logger"], record["message"]) == ("WARNING", "worker", "slow")
+    assert record["workflow_id"] == "order-7"
+
+
+def test_debug_leaves_the_libraries_that_log_payloads_at_info(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("DEBUG")
+    logging.getLogger("aiokafka.producer.producer").debug("Sending value=tok_secret")
+    logging.getLogger("databases").debug("Query args: ada@example.com")
+    logging.getLogger("consumer").debug("our own debug line")
+    err = capsys.readouterr().err
+    assert "tok_secret" not in err
+    assert "ada@example.com" not in err
+    assert "our own debug line" in err
