@@ -17,6 +17,8 @@ COPY schemas/ schemas/
 COPY db/ db/
 COPY consumer/ consumer/
 COPY worker/ worker/
+COPY observability/ observability/
+COPY ops/ ops/
 
 RUN pip install --no-cache-dir . \
     && rm -rf build ./*.egg-info
