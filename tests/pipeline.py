@@ -117,6 +117,7 @@ async def pipeline(
         KAFKA_CONSUMER_GROUP=f"e2e-{uuid.uuid4().hex[:10]}",
         ORDERING_ACTIVITY_INITIAL_INTERVAL_SECONDS="0.2",
         GRACEFUL_SHUTDOWN_SECONDS="10",
+        STICKY_QUEUE_TIMEOUT_SECONDS="2",
         RETRY_INITIAL_SECONDS="0.2",
         RETRY_MAX_SECONDS="2",
     )

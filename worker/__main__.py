@@ -83,6 +83,9 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         # The default is 0: activities would be cancelled at once on shutdown.
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=settings.sticky_queue_timeout_seconds
+        ),
     )
     log.info("worker polling %s in %s", settings.ordering_task_queue, settings.temporal_namespace)
     try:

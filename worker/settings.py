@@ -24,5 +24,8 @@ class WorkerSettings(BaseSettings):
     max_concurrent_activities: int = Field(default=100, ge=1)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    # How long a workflow task waits for the worker that last ran the workflow before any
+    # worker may take it: after a worker dies, its open workflows resume this much later.
+    sticky_queue_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
