@@ -43,5 +43,8 @@ lint: venv
 test: lint stack-up
 	$(WITH_STACK) $(PY) -m pytest $(PYTEST_ARGS)
 
+bench: stack-up
+	$(WITH_STACK) $(PY) -m bench $(if $(QUICK),--quick)
+
 clean: stack-down
 	rm -rf .devstack $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""`make bench`: the pipeline's throughput and latency against Temporal's ceiling, in one run."""

@@ -1,0 +1,52 @@
+"""A progress line while a stage runs, and the report a run leaves behind."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Progress:
+    """One line per stage, rewritten in place: `stage   120/500  24%  3.1s`."""
+
+    stage: str
+    total: int
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        if self.done == self.total or self.done % max(self.total // 50, 1) == 0:
+            self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.monotonic() - self.started
+        share = self.done / self.total if self.total else 1.0
+        end = "\n" if self.done >= self.total else ""
+        sys.stderr.write(
+            f"\r{self.stage:28} {self.done:>6}/{self.total:<6} {share:4.0%} {elapsed:6.1f}s{end}"
+        )
+        sys.stderr.flush()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(int(share * len(ordered)), len(ordered) - 1)]
+
+
+def write_results(results: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"bench-{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return path
