@@ -9,6 +9,7 @@ import sys
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -17,6 +18,7 @@ from temporalio.service import RPCError
 from consumer.dead_letters import DeadLetters
 from consumer.errors import WorkflowIdTakenError
 from consumer.handlers import OrderEventHandler, WorkflowOptions
+from consumer.metrics import ConsumerMetrics, CountedWorkflows, TimedStore
 from consumer.runner import Backoff, BatchGate, ConsumeLoop
 from consumer.settings import ConsumerSettings
 from consumer.temporal import TemporalOrders
@@ -32,12 +34,24 @@ from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.orders import OrderRepository
 from observability.exit import exit_now
+from observability.exporters import MetricsPort, open_endpoints, temporal_runtime
+from observability.http import Endpoints
 from observability.logs import configure_logging
+from observability.readiness import Probe, Readiness
 
 log = logging.getLogger("consumer")
 
+READINESS_TIMEOUT_SECONDS = 2.0
+
 
 async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
+    metrics = ConsumerMetrics(REGISTRY)
+    # The ports first: one set on purpose but taken stops the consumer before it joins its
+    # group (and makes the group rebalance twice for nothing).
+    runtime = temporal_runtime(MetricsPort.setting(settings, "temporal_metrics_port"))
+    readiness = Readiness(timeout=READINESS_TIMEOUT_SECONDS)  # "starting" until it watches
+    endpoints = Endpoints(REGISTRY, readiness)
+    await open_endpoints(endpoints, MetricsPort.setting(settings, "metrics_port"))
     database = await open_database(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
     )
@@ -45,6 +59,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
@@ -65,8 +80,8 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     await producer.start()
     await consumer.start()
     handler = OrderEventHandler(
-        OrderRepository(database),
-        TemporalOrders(client, settings.ordering_task_queue),
+        TimedStore(OrderRepository(database)),
+        CountedWorkflows(TemporalOrders(client, settings.ordering_task_queue), metrics),
         WorkflowOptions(
             cancel_window_seconds=settings.ordering_cancel_window_seconds,
             activity_timeout_seconds=settings.ordering_activity_timeout_seconds,
@@ -83,6 +98,14 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         max_records=settings.max_batch_records,
         concurrency=settings.max_concurrency,
         backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
+        metrics=metrics,
+    )
+    readiness.watch(
+        [
+            Probe("kafka", consumer.topics),  # a metadata request through the consumer's client
+            Probe("mysql", lambda: database.fetch_val("SELECT 1")),
+            Probe("temporal", client.service_client.check_health),
+        ]
     )
     log.info("consuming %s as group %s", settings.orders_topic, settings.kafka_consumer_group)
     try:
@@ -93,6 +116,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
             grace=settings.shutdown_timeout_seconds,
         )
     finally:
+        await endpoints.close()
         # stop() can hang while brokers are down (aiokafka#659): bound it.
         for closing in (consumer.stop(), producer.stop(), database.disconnect()):
             try:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -24,6 +25,39 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes | None, bytes | None], Awaitable[object]]
 DeadLetter = Callable[[Any, EventRejected], Awaitable[None]]
+
+
+class LoopMetrics(Protocol):
+    """What the loop reports as it goes (`consumer.metrics.ConsumerMetrics`)."""
+
+    def handled(self, outcome: str) -> None: ...
+    def dead_lettered(self, reason: str) -> None: ...
+    def retrying(self, error: BaseException) -> None: ...
+    def batch_done(self, records: int, seconds: float) -> None: ...
+    def partition_lag(
+        self, lags: Mapping[tuple[str, int], int], assigned: Collection[tuple[str, int]]
+    ) -> None: ...
+
+
+class Unmeasured:
+    """Metrics that go nowhere, for a loop nobody watches."""
+
+    def handled(self, outcome: str) -> None:
+        pass
+
+    def dead_lettered(self, reason: str) -> None:
+        pass
+
+    def retrying(self, error: BaseException) -> None:
+        pass
+
+    def batch_done(self, records: int, seconds: float) -> None:
+        pass
+
+    def partition_lag(
+        self, lags: Mapping[tuple[str, int], int], assigned: Collection[tuple[str, int]]
+    ) -> None:
+        pass
 
 
 class Backoff:
@@ -66,6 +100,7 @@ class ConsumeLoop:
         max_records: int,
         concurrency: int,
         backoff: Backoff,
+        metrics: LoopMetrics | None = None,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
@@ -74,6 +109,7 @@ class ConsumeLoop:
         self._max_records = max_records
         self._slots = asyncio.Semaphore(concurrency)
         self._backoff = backoff
+        self._metrics: LoopMetrics = metrics or Unmeasured()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -81,10 +117,25 @@ class ConsumeLoop:
             if not batch:
                 continue
             self._gate.idle.clear()
+            started = time.monotonic()
             try:
                 await self._process(batch, stop)
             finally:
                 self._gate.idle.set()
+            records = sum(len(part) for part in batch.values())
+            self._metrics.batch_done(records, time.monotonic() - started)
+            self._report_lag(batch)
+
+    def _report_lag(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        """Records left in each partition after the batch: its end as of the last fetch, less
+        the batch's last offset. Read from what the consumer knows, so it costs no request."""
+        assigned = self._consumer.assignment()
+        lags = {
+            (tp.topic, tp.partition): max(end - records[-1].offset - 1, 0)
+            for tp, records in batch.items()
+            if tp in assigned and (end := self._consumer.highwater(tp)) is not None
+        }
+        self._metrics.partition_lag(lags, [(tp.topic, tp.partition) for tp in assigned])
 
     async def _process(self, batch: dict[TopicPartition, list[Any]], stop: asyncio.Event) -> None:
         progress = {
@@ -116,15 +167,19 @@ class ConsumeLoop:
         while True:
             try:
                 try:
-                    await self._handle(record.key, record.value)
+                    outcome = await self._handle(record.key, record.value)
                 except EventRejected as rejection:
                     log.warning(
                         "dead-lettering %s:%s@%s: %s (%s)", record.topic, record.partition,
                         record.offset, rejection.reason, rejection.message,
                     )  # fmt: skip
                     await self._dead_letter(record, rejection)
+                    self._metrics.dead_lettered(rejection.reason)
+                else:
+                    self._metrics.handled(str(outcome))
                 return True
             except TransientError as error:
+                self._metrics.retrying(error)
                 delay = next(delays)
                 log.warning(
                     "transient failure at %s:%s@%s, retrying in %.1fs: %s",

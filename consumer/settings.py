@@ -41,5 +41,10 @@ class ConsumerSettings(BaseSettings):
     ordering_activity_max_attempts: int = Field(default=3, ge=1)
     ordering_activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
 
+    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics; 0 turns one off.
+    # A port set here must be free; a default one that is taken is logged and left unserved.
+    metrics_port: int = Field(default=8001, ge=0, le=65535)
+    temporal_metrics_port: int = Field(default=9001, ge=0, le=65535)
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

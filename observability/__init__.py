@@ -1,1 +1,1 @@
-"""What the processes share to be watched: logging set-up and an orderly exit."""
+"""What the processes share to be watched: logs, metrics, health and readiness, an orderly exit."""

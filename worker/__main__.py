@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -24,7 +25,10 @@ from db.notifications import NotificationRepository
 from db.orders import OrderRepository
 from db.payments import PaymentRepository
 from observability.exit import exit_now
+from observability.exporters import MetricsPort, open_endpoints, temporal_runtime
+from observability.http import Endpoints
 from observability.logs import configure_logging
+from observability.readiness import Probe, Readiness
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -32,6 +36,7 @@ from worker.activities import (
     OrderStatusActivities,
     PaymentActivities,
 )
+from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.payments import MockPaymentGateway
 from worker.publisher import StatusPublisher
@@ -40,12 +45,21 @@ from worker.workflows import OrderProcessingWorkflow
 
 log = logging.getLogger("worker")
 
+READINESS_TIMEOUT_SECONDS = 2.0
+
 
 async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    metrics = WorkerMetrics(REGISTRY)
+    # The ports first: one set on purpose but taken stops the worker before it polls.
+    runtime = temporal_runtime(MetricsPort.setting(settings, "temporal_metrics_port"))
+    readiness = Readiness(timeout=READINESS_TIMEOUT_SECONDS)  # "starting" until it watches
+    endpoints = Endpoints(REGISTRY, readiness)
+    await open_endpoints(endpoints, MetricsPort.setting(settings, "metrics_port"))
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        runtime=runtime,
     )
     await ensure_namespace(
         client,
@@ -59,9 +73,8 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
     )
     await producer.start()
-    statuses = OrderStatusActivities(
-        OrderRepository(database), StatusPublisher(producer, settings.status_topic)
-    )
+    publisher = StatusPublisher(producer, settings.status_topic)
+    statuses = OrderStatusActivities(OrderRepository(database), publisher, metrics)
     catalogue = CatalogueActivities(CatalogueRepository(database))
     inventory = InventoryActivities(InventoryRepository(database))
     payments = PaymentActivities(PaymentRepository(database), MockPaymentGateway())
@@ -86,6 +99,14 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         sticky_queue_schedule_to_start_timeout=timedelta(
             seconds=settings.sticky_queue_timeout_seconds
         ),
+        interceptors=[ActivityTimer(metrics)],
+    )
+    readiness.watch(
+        [
+            Probe("kafka", publisher.reachable),
+            Probe("mysql", lambda: database.fetch_val("SELECT 1")),
+            Probe("temporal", client.service_client.check_health),
+        ]
     )
     log.info("worker polling %s in %s", settings.ordering_task_queue, settings.temporal_namespace)
     try:
@@ -93,6 +114,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("draining in-flight activities")
     finally:
+        await endpoints.close()
         await producer.stop()
         await database.disconnect()
         log.info("worker stopped")

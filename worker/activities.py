@@ -19,6 +19,7 @@ from db.payments import PaymentStatus
 from schemas import failures
 from schemas.events import OrderStatusChanged
 from schemas.failures import FailureType
+from schemas.order import OrderStatus
 from schemas.workflow_io import (
     ConfirmationInput,
     PaymentInput,
@@ -41,14 +42,31 @@ class EventPublisher(Protocol):
     async def publish(self, event: OrderStatusChanged) -> None: ...
 
 
+class FinishedOrders(Protocol):
+    """Counts orders reaching a terminal status (`worker.metrics.WorkerMetrics`)."""
+
+    def order_finished(self, status: OrderStatus, reason: str | None) -> None: ...
+
+
+class _Uncounted:
+    def order_finished(self, status: OrderStatus, reason: str | None) -> None:
+        pass
+
+
 def _business_failure(failure_type: FailureType, reason: str) -> ApplicationError:
     return ApplicationError(reason, type=failure_type.value, non_retryable=True)
 
 
 class OrderStatusActivities:
-    def __init__(self, orders: StatusStore, publisher: EventPublisher) -> None:
+    def __init__(
+        self,
+        orders: StatusStore,
+        publisher: EventPublisher,
+        finished: FinishedOrders | None = None,
+    ) -> None:
         self._orders = orders
         self._publisher = publisher
+        self._finished: FinishedOrders = finished or _Uncounted()
 
     @activity.defn(name="update_status")
     async def update_status(self, change: StatusChange) -> None:
@@ -57,6 +75,10 @@ class OrderStatusActivities:
         await self._orders.record_status(change)
         await self._publisher.publish(status_event(change))
         await fault_point("update_status")
+        if change.status.is_terminal:
+            # Counted once the attempt has done everything, so a failed attempt does not count;
+            # a completed one whose completion is lost on the way to Temporal counts again.
+            self._finished.order_finished(change.status, change.reason)
 
 
 class CatalogueActivities:

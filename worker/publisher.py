@@ -33,6 +33,11 @@ class StatusPublisher:
         self._producer = producer
         self._topic = topic
 
+    async def reachable(self) -> None:
+        """Ask the cluster for its metadata through the producer's own client: the readiness
+        probe of Kafka, raising `KafkaError` when no broker answers."""
+        await self._producer.client.fetch_all_metadata()
+
     async def publish(self, event: OrderStatusChanged) -> None:
         """Wait for the broker's ack, so the activity completes only once the event is out."""
         await self._producer.send_and_wait(

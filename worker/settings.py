@@ -27,5 +27,10 @@ class WorkerSettings(BaseSettings):
     # How long a workflow task waits for the worker that last ran the workflow before any
     # worker may take it: after a worker dies, its open workflows resume this much later.
     sticky_queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics; 0 turns one off.
+    # A port set here must be free; a default one that is taken is logged and left unserved.
+    metrics_port: int = Field(default=8002, ge=0, le=65535)
+    temporal_metrics_port: int = Field(default=9002, ge=0, le=65535)
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -1,0 +1,79 @@
+"""Opening the metrics ports: the endpoints' and the Temporal SDK's own exporter's.
+
+A port set on purpose (its variable is in the environment) must bind, or the process stops
+saying which variable to change: a scraper or a health check waits on it. A default port may
+already be taken, by a second process of the same kind on one host, say; the process then logs
+an error and runs on without that port, because handling orders matters more than counting
+them. Port 0 turns either off.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from observability.http import Endpoints
+
+log = logging.getLogger(__name__)
+
+ALL_INTERFACES = "0.0.0.0"  # scraped from outside the container or host
+
+
+class MetricsPortUnavailableError(OSError):
+    """A port set on purpose cannot be bound."""
+
+
+@dataclass(frozen=True)
+class MetricsPort:
+    variable: str  # the environment variable that sets it, to name in messages
+    number: int
+    chosen: bool  # set in the environment rather than left at its default
+
+    @classmethod
+    def setting(cls, settings: BaseModel, field: str) -> MetricsPort:
+        """The port in a settings field, named by its environment variable."""
+        return cls(field.upper(), int(getattr(settings, field)), field in settings.model_fields_set)
+
+
+async def open_endpoints(endpoints: Endpoints, port: MetricsPort) -> bool:
+    """Serve `/metrics`, `/healthz` and `/readyz` on the port; whether they are served."""
+    if port.number == 0:
+        log.info("metrics and health endpoints off (%s=0)", port.variable)
+        return False
+    try:
+        await endpoints.start(ALL_INTERFACES, port.number)
+    except OSError as error:
+        return _unavailable(port, error)
+    log.info("metrics and health endpoints on port %d", endpoints.port)
+    return True
+
+
+def temporal_runtime(port: MetricsPort) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics for Prometheus on the port; `None` (the
+    SDK's default runtime, without metrics) when the port is 0 or a default one is taken."""
+    if port.number == 0:
+        return None
+    exporter = PrometheusConfig(bind_address=f"{ALL_INTERFACES}:{port.number}")
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=exporter))
+    except ValueError as error:  # how the SDK reports a port it cannot bind
+        _unavailable(port, error)
+        return None
+    log.info("Temporal SDK metrics on port %d", port.number)
+    return runtime
+
+
+def _unavailable(port: MetricsPort, error: Exception) -> bool:
+    if port.chosen:
+        raise MetricsPortUnavailableError(
+            f"{port.variable}={port.number} cannot be served ({error}); "
+            f"set {port.variable} to a free port, or 0 to serve none"
+        ) from error
+    log.error(
+        "default %s=%d cannot be served (%s); running without it: set %s to a free port",
+        port.variable, port.number, error, port.variable,
+    )  # fmt: skip
+    return False

@@ -1,0 +1,342 @@
+"""`/metrics`, `/healthz` and `/readyz` on an ephemeral local port, with fake readiness checks,
+asked by the standard library's HTTP client; and what a process does when its port is taken."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.parser import text_string_to_metric_families
+
+from consumer.settings import ConsumerSettings
+from observability.exporters import (
+    MetricsPort,
+    MetricsPortUnavailableError,
+    open_endpoints,
+    temporal_runtime,
+)
+from observability.http import Endpoints
+from observability.readiness import Check, Probe, Readiness
+
+LOCALHOST = "127.0.0.1"
+# Straight to the server, whatever proxy the environment names.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass
+class FakeCheck:
+    """A service that answers, refuses or hangs, as the test sets it."""
+
+    name: str
+    failure: Exception | None = None
+    hangs: bool = False
+
+    async def probe(self) -> None:
+        if self.hangs:
+            await asyncio.Event().wait()
+        if self.failure is not None:
+            raise self.failure
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+
+    def json(self) -> object:
+        return json.loads(self.body)
+
+
+def _ask(port: int, path: str, method: str = "GET", accept: str | None = None) -> Answer:
+    headers = {"Accept": accept} if accept else {}
+    request = urllib.request.Request(
+        f"http://{LOCALHOST}:{port}{path}", headers=headers, method=method
+    )
+    try:
+        with _OPENER.open(request, timeout=10) as response:
+            return Answer(response.status, response.headers["Content-Type"], response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return Answer(error.code, error.headers["Content-Type"], error.read())
+
+
+async def ask(port: int, path: str, method: str = "GET", accept: str | None = None) -> Answer:
+    return await asyncio.to_thread(_ask, port, path, method, accept)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    checks: Sequence[Check] = (),
+    registry: CollectorRegistry | None = None,
+    *,
+    check_timeout: float = 2.0,
+    read_timeout: float = 5.0,
+) -> AsyncIterator[int]:
+    endpoints = Endpoints(
+        registry or CollectorRegistry(),
+        Readiness(checks, timeout=check_timeout),
+        read_timeout=read_timeout,
+    )
+    await endpoints.start(LOCALHOST, 0)
+    try:
+        yield endpoints.port
+    finally:
+        await endpoints.close()
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port some other process is listening on."""
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))
+        listener.listen()
+        yield int(listener.getsockname()[1])
+
+
+# /healthz
+
+
+async def test_healthz_answers_200_from_the_loop_that_runs_the_process() -> None:
+    async with serving() as port:
+        answer = await ask(port, "/healthz")
+
+    assert answer.status == 200
+    assert answer.content_type == "application/json"
+    assert answer.json() == {"status": "alive"}
+
+
+# /metrics
+
+
+async def test_metrics_are_the_registry_in_the_prometheus_text_format() -> None:
+    registry = CollectorRegistry()
+    consumed = Counter("ordering_things", "Things", ["outcome"], registry=registry)
+    consumed.labels("started").inc(3)
+
+    async with serving(registry=registry) as port:
+        answer = await ask(port, "/metrics")
+
+    assert answer.status == 200
+    assert answer.content_type.startswith("text/plain")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.body.decode())
+        for sample in family.samples
+    }
+    assert samples[("ordering_things_total", (("outcome", "started"),))] == 3
+
+
+async def test_metrics_are_openmetrics_when_the_scraper_asks_for_it() -> None:
+    registry = CollectorRegistry()
+    Counter("ordering_things", "Things", registry=registry).inc()
+
+    async with serving(registry=registry) as port:
+        answer = await ask(port, "/metrics", accept="application/openmetrics-text; version=1.0.0")
+
+    assert answer.content_type.startswith("application/openmetrics-text")
+    assert answer.body.endswith(b"# EOF\n")
+
+
+# /readyz
+
+
+async def test_readyz_is_503_while_the_process_is_still_opening_its_clients() -> None:
+    readiness = Readiness(timeout=1)  # as the processes make it, before `watch`
+    endpoints = Endpoints(CollectorRegistry(), readiness)
+    await endpoints.start(LOCALHOST, 0)
+    try:
+        starting = await ask(endpoints.port, "/readyz")
+        readiness.watch([FakeCheck("mysql")])
+        started = await ask(endpoints.port, "/readyz")
+    finally:
+        await endpoints.close()
+
+    assert (starting.status, starting.json()) == (
+        503,
+        {"status": "unready", "down": {"startup": "not finished"}},
+    )
+    assert started.status == 200
+
+
+async def test_readyz_is_200_when_every_service_answers() -> None:
+    checks = [FakeCheck("kafka"), FakeCheck("mysql"), FakeCheck("temporal")]
+
+    async with serving(checks) as port:
+        answer = await ask(port, "/readyz")
+
+    assert (answer.status, answer.json()) == (200, {"status": "ready"})
+
+
+async def test_readyz_is_503_naming_the_service_that_is_down() -> None:
+    checks = [
+        FakeCheck("kafka"),
+        FakeCheck("mysql", failure=ConnectionRefusedError("refused")),
+        FakeCheck("temporal"),
+    ]
+
+    async with serving(checks) as port:
+        answer = await ask(port, "/readyz")
+
+    assert answer.status == 503
+    assert answer.content_type == "application/json"
+    assert answer.json() == {"status": "unready", "down": {"mysql": "ConnectionRefusedError"}}
+
+
+async def test_a_service_that_does_not_answer_in_time_is_down_and_does_not_hold_the_answer() -> (
+    None
+):
+    checks = [FakeCheck("kafka", hangs=True), FakeCheck("mysql")]
+
+    async with serving(checks, check_timeout=0.2) as port:
+        answer = await asyncio.wait_for(ask(port, "/readyz"), timeout=5)
+
+    assert answer.status == 503
+    assert answer.json() == {"status": "unready", "down": {"kafka": "TimeoutError"}}
+
+
+async def test_a_service_answering_that_it_is_not_serving_is_down() -> None:
+    async def not_serving() -> bool:
+        return False
+
+    async with serving([Probe("temporal", not_serving)]) as port:
+        answer = await ask(port, "/readyz")
+
+    assert answer.status == 503
+    assert answer.json() == {"status": "unready", "down": {"temporal": "ServiceNotServingError"}}
+
+
+async def test_readiness_comes_back_when_the_service_does_and_each_change_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mysql = FakeCheck("mysql", failure=OSError("gone"))
+
+    with caplog.at_level(logging.INFO, logger="observability.readiness"):
+        async with serving([mysql]) as port:
+            down = [(await ask(port, "/readyz")).status for _ in range(2)]
+            mysql.failure = None
+            up = [(await ask(port, "/readyz")).status for _ in range(2)]
+
+    assert (down, up) == ([503, 503], [200, 200])
+    assert [record.getMessage() for record in caplog.records] == [
+        "not ready: mysql (OSError)",
+        "ready: every service answers",
+    ]
+
+
+# What is not one of the three routes
+
+
+async def test_an_unknown_path_is_404_and_a_post_is_405() -> None:
+    async with serving() as port:
+        unknown = await ask(port, "/admin")
+        posted = await ask(port, "/metrics", method="POST")
+
+    assert (unknown.status, posted.status) == (404, 405)
+
+
+async def test_a_head_request_gets_the_status_without_a_body() -> None:
+    async with serving() as port:
+        answer = await ask(port, "/healthz", method="HEAD")
+
+    assert (answer.status, answer.body) == (200, b"")
+
+
+async def _raw(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(LOCALHOST, port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=5)
+    except ConnectionResetError:
+        return b""  # dropped with the request unread, which the kernel reports as a reset
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def test_a_request_that_is_not_http_gets_400_and_the_server_answers_the_next_one() -> None:
+    async with serving() as port:
+        garbage = await _raw(port, b"hello there\r\n\r\n")
+        answer = await ask(port, "/healthz")
+
+    assert garbage.startswith(b"HTTP/1.1 400 ")
+    assert answer.status == 200
+
+
+async def test_a_client_that_never_finishes_its_request_is_dropped() -> None:
+    async with serving(read_timeout=0.2) as port:
+        dropped = await _raw(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        answer = await ask(port, "/healthz")
+
+    assert dropped == b""
+    assert answer.status == 200
+
+
+async def test_an_oversized_request_is_dropped() -> None:
+    async with serving() as port:
+        dropped = await _raw(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n")
+
+    assert dropped == b""
+
+
+# Ports
+
+
+async def test_port_0_serves_nothing() -> None:
+    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+
+    served = await open_endpoints(endpoints, MetricsPort("METRICS_PORT", 0, chosen=True))
+
+    assert not served
+    assert temporal_runtime(MetricsPort("TEMPORAL_METRICS_PORT", 0, chosen=True)) is None
+
+
+async def test_a_taken_port_set_on_purpose_stops_the_process_naming_its_variable(
+    taken_port: int,
+) -> None:
+    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+
+    with pytest.raises(MetricsPortUnavailableError, match=f"METRICS_PORT={taken_port} "):
+        await open_endpoints(endpoints, MetricsPort("METRICS_PORT", taken_port, chosen=True))
+    with pytest.raises(MetricsPortUnavailableError, match=f"TEMPORAL_METRICS_PORT={taken_port} "):
+        temporal_runtime(MetricsPort("TEMPORAL_METRICS_PORT", taken_port, chosen=True))
+
+
+async def test_a_taken_default_port_is_logged_as_an_error_and_left_unserved(
+    taken_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+
+    with caplog.at_level(logging.ERROR, logger="observability.exporters"):
+        served = await open_endpoints(endpoints, MetricsPort("METRICS_PORT", taken_port, False))
+        runtime = temporal_runtime(MetricsPort("TEMPORAL_METRICS_PORT", taken_port, False))
+
+    assert (served, runtime) == (False, None)
+    assert [record.levelname for record in caplog.records] == ["ERROR", "ERROR"]
+    assert f"default METRICS_PORT={taken_port} cannot be served" in caplog.records[0].message
+
+
+def test_a_port_is_chosen_when_its_variable_is_set_even_to_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("METRICS_PORT", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "mysql+asyncmy://user:secret@db:3306/orders")
+    monkeypatch.setenv("TEMPORAL_METRICS_PORT", "9001")
+
+    settings = ConsumerSettings(_env_file=None)
+
+    assert MetricsPort.setting(settings, "metrics_port") == MetricsPort("METRICS_PORT", 8001, False)
+    assert MetricsPort.setting(settings, "temporal_metrics_port") == MetricsPort(
+        "TEMPORAL_METRICS_PORT", 9001, True
+    )
