@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import sys
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
-from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -36,7 +33,7 @@ from db.orders import OrderRepository
 from observability.exit import exit_now
 from observability.exporters import MetricsPort, open_endpoints, temporal_runtime
 from observability.http import Endpoints
-from observability.logs import configure_logging
+from observability.process import run_service
 from observability.readiness import Probe, Readiness
 
 log = logging.getLogger("consumer")
@@ -127,31 +124,17 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
 
 
 async def main() -> int:
-    try:
-        settings = ConsumerSettings()  # read from the environment
-    except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-        print(f"consumer: invalid configuration: {fields}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    try:
-        await serve(settings, stop)
-    except ConsumerStalledError:
-        return EXIT_STALLED  # logged where it was found
-    except (
-        OSError,
-        RuntimeError,
-        KafkaError,
-        DatabaseUnavailableError,
-        RPCError,
-        WorkflowIdTakenError,
-    ) as error:
-        log.error("consumer cannot run: %s", error)
-        return 1
-    return 0
+    return await run_service(
+        "consumer",
+        ConsumerSettings,  # read from the environment
+        serve,
+        log_setup=lambda settings: (settings.log_level, settings.log_format),
+        cannot_run=(
+            OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError,
+            WorkflowIdTakenError,
+        ),
+        exit_codes={ConsumerStalledError: EXIT_STALLED},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

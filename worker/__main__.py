@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import sys
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
-from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
@@ -27,7 +24,7 @@ from db.payments import PaymentRepository
 from observability.exit import exit_now
 from observability.exporters import MetricsPort, open_endpoints, temporal_runtime
 from observability.http import Endpoints
-from observability.logs import configure_logging
+from observability.process import run_service
 from observability.readiness import Probe, Readiness
 from worker.activities import (
     CatalogueActivities,
@@ -121,22 +118,13 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
 
 
 async def main() -> int:
-    try:
-        settings = WorkerSettings()  # read from the environment
-    except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-        print(f"worker: invalid configuration: {fields}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level, settings.log_format)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    try:
-        await serve(settings, stop)
-    except (OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError) as error:
-        log.error("worker cannot run: %s", error)
-        return 1
-    return 0
+    return await run_service(
+        "worker",
+        WorkerSettings,  # read from the environment
+        serve,
+        log_setup=lambda settings: (settings.log_level, settings.log_format),
+        cannot_run=(OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError),
+    )
 
 
 if __name__ == "__main__":
