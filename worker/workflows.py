@@ -238,6 +238,8 @@ class OrderProcessingWorkflow:
         self._status, self._reason = status, reason
         self._sequence += 1
         workflow.upsert_search_attributes([_ORDER_STATUS.value_set(status.value)])
+        # Shown in the Temporal UI beside the workflow; metadata, not history, so replay-safe.
+        workflow.set_current_details(f"**{status}**" + (f": {reason}" if reason else ""))
         change = StatusChange(
             order_id=self._input.order_id,
             order_ref=self._input.order_ref,

@@ -50,6 +50,20 @@ async def test_a_redelivery_finds_the_running_workflow_of_its_order(
     assert len([run async for run in runs]) == 1
 
 
+async def test_the_temporal_ui_shows_a_summary_of_the_order_without_contact_data(
+    temporal_client: Client, started: OrderWorkflowInput
+) -> None:
+    description = await temporal_client.get_workflow_handle(
+        workflow_id_for(started.order_id)
+    ).describe()
+    summary = await description.static_summary()
+    assert summary == f"Order {started.order_ref}: customer 42, 1 unit(s), 19.99 USD"
+    assert await description.static_details() == (
+        "| product | quantity | unit price |\n|---|---|---|\n| 1 | 1 | 19.99 |"
+    )
+    assert "ada@example.com" not in f"{summary}{await description.static_details()}"
+
+
 async def test_a_new_order_whose_id_another_order_holds_is_refused(
     temporal_client: Client, task_queue: str, started: OrderWorkflowInput
 ) -> None:

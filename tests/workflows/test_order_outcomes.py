@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from schemas.order import OrderStatus
 from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, FakeOrderActivities, an_order
@@ -47,6 +48,9 @@ async def test_a_good_order_is_announced_through_every_status_and_completes(
     assert all(c.occurred_at.tzinfo is not None for c in changes)
     described = await handle.describe()
     assert described.typed_search_attributes.get(ORDER_STATUS) == "COMPLETED"
+    # What the Temporal UI shows as the workflow's current details.
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert metadata.current_details == "**COMPLETED**"
 
 
 @pytest.mark.parametrize(
