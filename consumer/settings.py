@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 
 
@@ -15,8 +16,8 @@ class ConsumerSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_consumer_group: str = "ordering-consumer"
-    orders_topic: str = "orders.events"
-    dlq_topic: str = "orders.events.dlq"
+    orders_topic: str = ORDERS_TOPIC
+    dlq_topic: str = DLQ_TOPIC
     database_url: SecretStr
     database_pool_size: int = Field(default=10, ge=1)
     temporal_address: str = "localhost:7233"

@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CONTRACT_TOPICS = ("orders.events", "orders.status", "orders.events.dlq")
+from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
+
+CONTRACT_TOPICS = (ORDERS_TOPIC, STATUS_TOPIC, DLQ_TOPIC)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from typing import Any
 import databases
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from schemas.topics import ORDERS_TOPIC, STATUS_TOPIC
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -75,7 +77,7 @@ def demo_events(
 
 async def publish_and_watch(env: dict[str, str]) -> None:
     bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
-    status_topic = env.get("STATUS_TOPIC", "orders.status")
+    status_topic = env.get("STATUS_TOPIC", STATUS_TOPIC)
     batch = datetime.now(UTC).strftime("%H%M%S")
     events = demo_events(batch, await _catalogue(env["DATABASE_URL"]))
     watcher = AIOKafkaConsumer(
@@ -85,7 +87,7 @@ async def publish_and_watch(env: dict[str, str]) -> None:
     await watcher.seek_to_end()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
-    orders_topic = env.get("ORDERS_TOPIC", "orders.events")
+    orders_topic = env.get("ORDERS_TOPIC", ORDERS_TOPIC)
     try:
 
         async def publish(ref: str, event: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 
 
@@ -14,7 +15,7 @@ class WorkerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "localhost:9092"
-    status_topic: str = "orders.status"
+    status_topic: str = STATUS_TOPIC
     database_url: SecretStr
     database_pool_size: int = Field(default=10, ge=1)
     temporal_address: str = "localhost:7233"
