@@ -31,24 +31,18 @@ from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.orders import OrderRepository
 from observability.exit import exit_now
-from observability.exporters import MetricsPort, open_endpoints, temporal_runtime
-from observability.http import Endpoints
+from observability.exporters import open_observability
 from observability.process import run_service
-from observability.readiness import Probe, Readiness
+from observability.readiness import Probe
 
 log = logging.getLogger("consumer")
-
-READINESS_TIMEOUT_SECONDS = 2.0
 
 
 async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     metrics = ConsumerMetrics(REGISTRY)
     # The ports first: one set on purpose but taken stops the consumer before it joins its
     # group (and makes the group rebalance twice for nothing).
-    runtime = temporal_runtime(MetricsPort.setting(settings, "temporal_metrics_port"))
-    readiness = Readiness(timeout=READINESS_TIMEOUT_SECONDS)  # "starting" until it watches
-    endpoints = Endpoints(REGISTRY, readiness)
-    await open_endpoints(endpoints, MetricsPort.setting(settings, "metrics_port"))
+    watched = await open_observability(settings, REGISTRY)
     database = await open_database(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
     )
@@ -56,7 +50,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
-        runtime=runtime,
+        runtime=watched.runtime,
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
@@ -97,7 +91,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
         metrics=metrics,
     )
-    readiness.watch(
+    watched.readiness.watch(
         [
             Probe("kafka", consumer.topics),  # a metadata request through the consumer's client
             Probe("mysql", lambda: database.fetch_val("SELECT 1")),
@@ -113,7 +107,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
             grace=settings.shutdown_timeout_seconds,
         )
     finally:
-        await endpoints.close()
+        await watched.endpoints.close()
         # stop() can hang while brokers are down (aiokafka#659): bound it.
         for closing in (consumer.stop(), producer.stop(), database.disconnect()):
             try:

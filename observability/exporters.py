@@ -12,14 +12,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from observability.http import Endpoints
+from observability.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
 ALL_INTERFACES = "0.0.0.0"  # scraped from outside the container or host
+READINESS_TIMEOUT_SECONDS = 2.0
 
 
 class MetricsPortUnavailableError(OSError):
@@ -36,6 +39,27 @@ class MetricsPort:
     def setting(cls, settings: BaseModel, field: str) -> MetricsPort:
         """The port in a settings field, named by its environment variable."""
         return cls(field.upper(), int(getattr(settings, field)), field in settings.model_fields_set)
+
+
+@dataclass(frozen=True)
+class Observability:
+    """What a process is watched through: its readiness probes (reporting "starting" until
+    the process hands them their checks), the endpoints, and the Temporal runtime to connect
+    with (`None`: the SDK's default, without metrics)."""
+
+    readiness: Readiness
+    endpoints: Endpoints
+    runtime: Runtime | None
+
+
+async def open_observability(settings: BaseModel, registry: CollectorRegistry) -> Observability:
+    """Bind both ports from `metrics_port` and `temporal_metrics_port` before anything else
+    connects, so a port set on purpose but taken stops the process before it does any work."""
+    runtime = temporal_runtime(MetricsPort.setting(settings, "temporal_metrics_port"))
+    readiness = Readiness(timeout=READINESS_TIMEOUT_SECONDS)
+    endpoints = Endpoints(registry, readiness)
+    await open_endpoints(endpoints, MetricsPort.setting(settings, "metrics_port"))
+    return Observability(readiness, endpoints, runtime)
 
 
 async def open_endpoints(endpoints: Endpoints, port: MetricsPort) -> bool:

@@ -22,10 +22,9 @@ from db.notifications import NotificationRepository
 from db.orders import OrderRepository
 from db.payments import PaymentRepository
 from observability.exit import exit_now
-from observability.exporters import MetricsPort, open_endpoints, temporal_runtime
-from observability.http import Endpoints
+from observability.exporters import open_observability
 from observability.process import run_service
-from observability.readiness import Probe, Readiness
+from observability.readiness import Probe
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -42,21 +41,16 @@ from worker.workflows import OrderProcessingWorkflow
 
 log = logging.getLogger("worker")
 
-READINESS_TIMEOUT_SECONDS = 2.0
-
 
 async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     metrics = WorkerMetrics(REGISTRY)
     # The ports first: one set on purpose but taken stops the worker before it polls.
-    runtime = temporal_runtime(MetricsPort.setting(settings, "temporal_metrics_port"))
-    readiness = Readiness(timeout=READINESS_TIMEOUT_SECONDS)  # "starting" until it watches
-    endpoints = Endpoints(REGISTRY, readiness)
-    await open_endpoints(endpoints, MetricsPort.setting(settings, "metrics_port"))
+    watched = await open_observability(settings, REGISTRY)
     client = await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
-        runtime=runtime,
+        runtime=watched.runtime,
     )
     await ensure_namespace(
         client,
@@ -98,7 +92,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         ),
         interceptors=[ActivityTimer(metrics)],
     )
-    readiness.watch(
+    watched.readiness.watch(
         [
             Probe("kafka", publisher.reachable),
             Probe("mysql", lambda: database.fetch_val("SELECT 1")),
@@ -111,7 +105,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("draining in-flight activities")
     finally:
-        await endpoints.close()
+        await watched.endpoints.close()
         await producer.stop()
         await database.disconnect()
         log.info("worker stopped")
