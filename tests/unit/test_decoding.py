@@ -11,6 +11,7 @@ import pytest
 from consumer.decoding import decode_event
 from consumer.errors import MAX_MESSAGE_LENGTH, EventRejected
 from schemas.events import OrderCancellationRequested, OrderPlaced
+from tests.examples import contract_order_placed
 
 KEY = b"web-000123"
 # Planted in every event so each rejection can be checked for leaking them.
@@ -20,24 +21,7 @@ SENSITIVE = (EMAIL, TOKEN, "ada.lovelace", "4242")
 
 
 def placed() -> dict[str, Any]:
-    return {
-        "event_id": "5b1f0f3e-2b7e-4c52-9a61-0d5d7f1f2a10",
-        "event_type": "OrderPlaced",
-        "schema_version": 1,
-        "occurred_at": "2026-11-26T12:00:00Z",
-        "order": {
-            "order_ref": "web-000123",
-            "customer_id": 42,
-            "customer_email": EMAIL,
-            "currency": "USD",
-            "items": [
-                {"product_id": 1, "quantity": 2, "unit_price": "19.99"},
-                {"product_id": 7, "quantity": 1, "unit_price": "5.00"},
-            ],
-            "total_amount": "44.98",
-            "payment": {"method": "card", "token": TOKEN},
-        },
-    }
+    return contract_order_placed(email=EMAIL, token=TOKEN)
 
 
 def cancellation() -> dict[str, Any]:

@@ -12,27 +12,11 @@ from pydantic import BaseModel
 
 from schemas.__main__ import main
 from schemas.json_schema import WIRE_MODELS, json_schema_of, render, schema_file_name
+from tests.examples import contract_order_placed
 
 SCHEMA_DIRECTORY = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 
-ORDER_PLACED: dict[str, Any] = {
-    "event_id": "5b1f0f3e-2b7e-4c52-9a61-0d5d7f1f2a10",
-    "event_type": "OrderPlaced",
-    "schema_version": 1,
-    "occurred_at": "2026-11-26T12:00:00Z",
-    "order": {
-        "order_ref": "web-000123",
-        "customer_id": 42,
-        "customer_email": "ada@example.com",
-        "currency": "USD",
-        "items": [
-            {"product_id": 1, "quantity": 2, "unit_price": "19.99"},
-            {"product_id": 7, "quantity": 1, "unit_price": "5.00"},
-        ],
-        "total_amount": "44.98",
-        "payment": {"method": "card", "token": "tok_ok"},
-    },
-}
+ORDER_PLACED: dict[str, Any] = contract_order_placed()
 CANCELLATION: dict[str, Any] = {
     "event_id": "9d0c4e1a-77f2-4b0e-8d5e-3f1b2c4d5e6f",
     "event_type": "OrderCancellationRequested",

@@ -12,6 +12,7 @@ from consumer.errors import EventRejected, TransientError
 from consumer.handlers import OrderEventHandler, Outcome, WorkflowOptions
 from schemas.order import OrderStatus
 from schemas.workflow_io import OrderLine
+from tests.examples import contract_order_placed
 from tests.unit.fakes import FakeOrderStore, FakeOrderWorkflows
 
 REF = "web-000123"
@@ -27,27 +28,7 @@ OPTIONS = WorkflowOptions(
 
 
 def placed(**order_changes: Any) -> bytes:
-    order = {
-        "order_ref": REF,
-        "customer_id": 42,
-        "customer_email": EMAIL,
-        "currency": "USD",
-        "items": [
-            {"product_id": 1, "quantity": 2, "unit_price": "19.99"},
-            {"product_id": 7, "quantity": 1, "unit_price": "5.00"},
-        ],
-        "total_amount": "44.98",
-        "payment": {"method": "card", "token": TOKEN},
-    }
-    return _encoded(
-        {
-            "event_id": "5b1f0f3e-2b7e-4c52-9a61-0d5d7f1f2a10",
-            "event_type": "OrderPlaced",
-            "schema_version": 1,
-            "occurred_at": "2026-11-26T12:00:00Z",
-            "order": order | order_changes,
-        }
-    )
+    return _encoded(contract_order_placed(email=EMAIL, token=TOKEN, order_ref=REF, **order_changes))
 
 
 def cancellation(order_ref: str = REF, reason: str = "customer changed mind") -> bytes:
