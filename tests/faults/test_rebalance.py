@@ -3,6 +3,8 @@ outlasts its poll interval; no order is lost or doubled and no committed offset 
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.faults.consumer_faults import (
     PARTITIONS,
     CommittedOffsets,
@@ -45,6 +47,16 @@ async def publish(pipeline: Pipeline, refs: list[str]) -> None:
         await pipeline.publish.event(order_placed(ref, [line]))
 
 
+async def unstarted(pipeline: Pipeline, refs: list[str]) -> int:
+    """How many of `refs` are stored but have no workflow yet: a member holds them mid-handling."""
+    names = {f"r{n}": ref for n, ref in enumerate(refs)}
+    return await pipeline.count(
+        "SELECT COUNT(*) FROM orders WHERE temporal_workflow_id IS NULL"
+        f" AND order_ref IN ({', '.join(':' + name for name in names)})",
+        names,
+    )
+
+
 async def test_a_member_killed_mid_batch_hands_its_partitions_to_the_other(
     pipeline: Pipeline,
 ) -> None:
@@ -57,6 +69,14 @@ async def test_a_member_killed_mid_batch_hands_its_partitions_to_the_other(
     async with CommittedOffsets(pipeline) as offsets, offsets.watching():
         await publish(pipeline, refs)
         await wait_for_log(pipeline, "consumer-a", STARTED, times=3)
+        # Kill while consumer-a sits in a handler's quarter-second pause: a record it stored
+        # but has neither started nor committed.
+        of_a = [ref for ref, (partition, _) in placement(refs).items() if partition in held_by_a]
+        async with asyncio.timeout(60):
+            while True:
+                if await unstarted(pipeline, of_a):
+                    break
+                await asyncio.sleep(0.02)
 
         assert pipeline.processes.kill("consumer-a") == -9
         at_kill = await offsets.read()
