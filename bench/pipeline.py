@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.report import Progress
+from bench.temporal import connect, terminate_running
 from db.migrate import apply_migrations
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,8 @@ PRODUCTS = [(1, "BENCH-1", "Bench mug", "19.99"), (2, "BENCH-2", "Bench tea", "5
 class PipelineRun:
     orders_per_second: float
     latencies_ms: list[float]
+    published: list[float]  # epoch seconds, one per order
+    completed: list[float]
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ async def fresh_setup(base: dict[str, str], stock: int) -> AsyncIterator[Setup]:
     try:
         yield Setup(env, topics["status"], topics["orders"])
     finally:
+        await terminate_running(await connect(env), env["ORDERING_TASK_QUEUE"])
         await admin.delete_topics(list(topics.values()))
         await admin.close()
         await server.execute(f"DROP DATABASE bench_{run}")
@@ -104,7 +108,11 @@ def order_event(ref: str) -> bytes:
 
 
 async def publish(
-    bootstrap: str, topic: str, refs: list[str], rate: float | None
+    bootstrap: str,
+    topic: str,
+    refs: list[str],
+    rate: float | None,
+    progress: Progress | None = None,
 ) -> dict[str, float]:
     """Publish one order per ref, open-loop at `rate` per second (None: as fast as Kafka takes
     them); returns each ref's publish time (epoch seconds)."""
@@ -119,6 +127,8 @@ async def publish(
                 await asyncio.sleep(max(began + n / rate - time.monotonic(), 0))
             sent[ref] = time.time()
             acks.append(await producer.send(topic, order_event(ref), key=ref.encode()))
+            if progress is not None:
+                progress.advance()
         await asyncio.gather(*acks)
     finally:
         await producer.stop()
@@ -128,7 +138,8 @@ async def publish(
 async def completed_times(
     bootstrap: str, topic: str, refs: set[str], progress: Progress, within: float
 ) -> dict[str, float]:
-    """When each order entered COMPLETED, from its event's `occurred_at`."""
+    """When each order entered COMPLETED, from its event's `occurred_at`: all of them, or
+    those that did within `within` seconds."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     done: dict[str, float] = {}
@@ -142,6 +153,8 @@ async def completed_times(
                         if event["status"] == "COMPLETED" and ref in refs and ref not in done:
                             done[ref] = datetime.fromisoformat(event["occurred_at"]).timestamp()
                             progress.advance()
+    except TimeoutError:
+        progress.close()
     finally:
         await consumer.stop()
     return done
@@ -164,13 +177,19 @@ async def run_pipeline(
             sent = await publish(base["KAFKA_BOOTSTRAP_SERVERS"], setup.orders_topic, refs, rate)
             done = await watcher
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(timeout=60)
-    latencies = [(done[ref] - sent[ref]) * 1000 for ref in refs]
-    elapsed = max(done.values()) - min(sent.values())
-    return PipelineRun(count / elapsed, latencies)
+            stop(processes)
+    if len(done) < count:
+        raise RuntimeError(f"{stage}: {count - len(done)} of {count} orders never completed")
+    published, completed = [sent[ref] for ref in refs], [done[ref] for ref in refs]
+    latencies = [(end - begin) * 1000 for begin, end in zip(published, completed, strict=True)]
+    return PipelineRun(count / (max(completed) - min(published)), latencies, published, completed)
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=60)
 
 
 def stack_env() -> dict[str, str]:

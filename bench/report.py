@@ -23,9 +23,16 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
 
     def advance(self, count: int = 1) -> None:
-        self.done += count
-        if self.done == self.total or self.done % max(self.total // 50, 1) == 0:
+        step = max(self.total // 50, 1)
+        before, self.done = self.done, self.done + count
+        if self.done == self.total or before // step != self.done // step:
             self._draw()
+
+    def close(self) -> None:
+        """End the line of a stage that stopped short of its total."""
+        if self.done < self.total:
+            self._draw()
+            sys.stderr.write("\n")
 
     def _draw(self) -> None:
         elapsed = time.monotonic() - self.started
@@ -44,9 +51,25 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(int(share * len(ordered)), len(ordered) - 1)]
 
 
-def write_results(results: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def cdf(values: list[float], points: int = 100) -> list[float]:
+    """The values at shares 0, 1/points, …, 1: the CDF in a size that fits the results."""
+    ordered = sorted(values)
+    return [round(ordered[round(n / points * (len(ordered) - 1))], 1) for n in range(points + 1)]
+
+
+def per_second(times: list[float], origin: float) -> list[int]:
+    """How many of `times` fell in each second after `origin`."""
+    counts = [0] * (int(max(times) - origin) + 1)
+    for moment in times:
+        counts[int(moment - origin)] += 1
+    return counts
+
+
+def write_results(results: dict[str, Any], folder: str = "") -> Path:
+    """`bench/results[/folder]/bench-<UTC time>.json`."""
+    directory = RESULTS / folder
+    directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"bench-{stamp}.json"
+    path = directory / f"bench-{stamp}.json"
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return path

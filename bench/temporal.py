@@ -1,0 +1,53 @@
+"""The bench's own Temporal client, and the sweep that ends workflows a stage left running."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from bench.report import Progress
+
+
+async def connect(env: dict[str, str]) -> Client:
+    return await Client.connect(
+        env["TEMPORAL_ADDRESS"],
+        namespace=env.get("TEMPORAL_NAMESPACE", "ordering-system"),
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def terminate_running(client: Client, task_queue: str, in_flight: int = 32) -> int:
+    """Terminate what still runs on `task_queue`; returns how many.
+
+    Stages that start workflows with no worker, or stop the worker before the backlog is done,
+    would otherwise leave them running in the dev server's database for good.
+    """
+    query = f'TaskQueue="{task_queue}" AND ExecutionStatus="Running"'
+    running = (await client.count_workflows(query)).count
+    if not running:
+        return 0
+    progress = Progress("cleanup: terminate", running)
+    slots = asyncio.Semaphore(in_flight)
+
+    async def terminate(workflow_id: str) -> bool:
+        async with slots:
+            try:
+                await client.get_workflow_handle(workflow_id).terminate(reason="bench cleanup")
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return False  # closed meanwhile, or already terminated and not yet listed so
+            progress.advance()
+            return True
+
+    total = 0
+    while ids := [execution.id async for execution in client.list_workflows(query, limit=5000)]:
+        ended = sum(await asyncio.gather(*(terminate(workflow_id) for workflow_id in ids)))
+        if not ended:
+            await asyncio.sleep(1)  # the list lags behind the terminations
+        total += ended
+    progress.close()
+    return total
