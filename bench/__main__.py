@@ -1,7 +1,12 @@
-"""`python -m bench [--quick]`: ceiling, seed-shaped baseline and pipeline, measured in one run.
+"""`python -m bench [--quick]`: every figure of the benchmark, measured in one run.
 
-Prints, last: `bench: pipeline=<x> orders/s ceiling=<y> ratio=<x/y> seed_baseline=<z> p50=<ms>
-p99=<ms>`, and writes the figures as JSON under bench/results/.
+Stages: the ceiling and the seed-shaped baseline (no-op activities), the pipeline at full speed and
+at half that rate, ingest (the consumer alone against bare workflow starts), growth (the pipeline
+at three sizes) and the peak memory of the consumer and the worker draining a backlog.
+
+Writes the figures as JSON under bench/results/ (a quick run's under bench/results/quick/).
+Prints, last:
+`bench: pipeline=<x> orders/s ceiling=<y> ratio=<x/y> seed_baseline=<z> p50=<ms> p99=<ms>`.
 """
 
 from __future__ import annotations
@@ -12,24 +17,37 @@ import os
 import platform
 import tempfile
 import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from bench.backlog import drain_backlog
 from bench.ceiling import workflows_per_second
-from bench.pipeline import run_pipeline, stack_env, start
+from bench.ingest import bare_starts_per_second, consumer_concurrency, consumer_starts_per_second
+from bench.pipeline import run_pipeline, stack_env, start, stop
 from bench.report import Progress, percentile, write_results
+from bench.temporal import connect
 from observability.exit import exit_now
 
 
-async def measure_ceilings(env: dict[str, str], count: int, logs: Path) -> dict[str, float]:
-    client = await Client.connect(
-        env["TEMPORAL_ADDRESS"],
-        namespace=env.get("TEMPORAL_NAMESPACE", "ordering-system"),
-        data_converter=pydantic_data_converter,
-    )
+@dataclass(frozen=True)
+class Sizes:
+    orders: int  # ceiling, seed baseline, and the pipeline at full speed and half rate
+    ingest: int
+    growth: tuple[int, ...]
+    backlog: int
+    drain_seconds: float  # the backlog's drain stops here, done or not
+
+
+FULL = Sizes(orders=2000, ingest=5000, growth=(1000, 5000, 20000), backlog=50000, drain_seconds=300)
+QUICK = Sizes(orders=200, ingest=1000, growth=(200, 500, 1000), backlog=5000, drain_seconds=30)
+
+
+async def measure_ceilings(
+    client: Client, env: dict[str, str], count: int, logs: Path
+) -> dict[str, float]:
     queue = f"bench-noop-{uuid.uuid4().hex[:8]}"
     worker = start("bench.noop_worker", env, logs, queue)
     try:
@@ -38,23 +56,49 @@ async def measure_ceilings(env: dict[str, str], count: int, logs: Path) -> dict[
             progress = Progress(f"{name} ({shape} shape)", count)
             rates[name] = await workflows_per_second(client, queue, shape, count, 200, progress)
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        stop([worker])
     return rates
 
 
-async def run(quick: bool) -> dict[str, Any]:
+async def measure_ingest(
+    client: Client, env: dict[str, str], count: int, logs: Path
+) -> dict[str, float]:
+    concurrency = consumer_concurrency(env)
+    bare = await bare_starts_per_second(client, count, concurrency)
+    consumer = await consumer_starts_per_second(env, count, logs)
+    return {
+        "orders": count,
+        "concurrency": concurrency,
+        "bare_starts_per_s": bare,
+        "consumer_starts_per_s": consumer,
+        "ratio": consumer / bare,
+    }
+
+
+async def measure_growth(env: dict[str, str], sizes: tuple[int, ...], logs: Path) -> list[Any]:
+    growth = []
+    for size in sizes:
+        run = await run_pipeline(env, size, None, f"growth: {size} orders", logs)
+        rate = run.orders_per_second
+        growth.append({"orders": size, "orders_per_s": rate, "ms_per_order": 1000 / rate})
+    return growth
+
+
+async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
     env = stack_env()
-    count = 200 if quick else 2000
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
-    rates = await measure_ceilings(env, count, logs)
-    full = await run_pipeline(env, count, None, "pipeline (full speed)", logs)
+    client = await connect(env)
+    rates = await measure_ceilings(client, env, sizes.orders, logs)
+    full = await run_pipeline(env, sizes.orders, None, "pipeline (full speed)", logs)
     half = await run_pipeline(
-        env, count, full.orders_per_second / 2, "pipeline (half of that rate)", logs
+        env, sizes.orders, full.orders_per_second / 2, "pipeline (half of that rate)", logs
     )
+    ingest = await measure_ingest(client, env, sizes.ingest, logs)
+    growth = await measure_growth(env, sizes.growth, logs)
+    backlog = await drain_backlog(env, sizes.backlog, sizes.drain_seconds, logs)
     return {
         "quick": quick,
-        "orders": count,
+        "sizes": asdict(sizes),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -63,9 +107,12 @@ async def run(quick: bool) -> dict[str, Any]:
         "ceiling_workflows_per_s": rates["ceiling"],
         "seed_baseline_workflows_per_s": rates["seed_baseline"],
         "pipeline_orders_per_s": full.orders_per_second,
+        "half_rate_orders_per_s": half.orders_per_second,
         "pipeline_latency_ms_full_speed": _latency(full.latencies_ms),
         "pipeline_latency_ms_half_rate": _latency(half.latencies_ms),
-        "half_rate_orders_per_s": half.orders_per_second,
+        "ingest": ingest,
+        "growth": growth,
+        "backlog": asdict(backlog) | {"drain_limit_s": sizes.drain_seconds},
         "logs": str(logs),
     }
 
@@ -76,15 +123,30 @@ def _latency(values: list[float]) -> dict[str, float]:
     }
 
 
+def _summary(results: dict[str, Any]) -> str:
+    half, ingest = results["pipeline_latency_ms_half_rate"], results["ingest"]
+    growth = " ".join(f"{g['orders']}:{g['orders_per_s']:.1f}" for g in results["growth"])
+    backlog = results["backlog"]
+    return (
+        f"bench: half rate p50={half['p50']:.0f} p95={half['p95']:.0f} p99={half['p99']:.0f} "
+        f"max={half['max']:.0f} ms; ingest={ingest['consumer_starts_per_s']:.1f}/"
+        f"{ingest['bare_starts_per_s']:.1f} starts/s ratio={ingest['ratio']:.2f}; "
+        f"growth orders/s {growth}; peak RSS consumer={backlog['peak_rss_mb']['consumer']:.0f} "
+        f"worker={backlog['peak_rss_mb']['worker']:.0f} MB "
+        f"({backlog['completed']}/{backlog['published']} drained)"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="reduced sizes, a few minutes")
-    arguments = parser.parse_args()
-    results = asyncio.run(run(arguments.quick))
-    path = write_results(results)
+    quick = parser.parse_args().quick
+    results = asyncio.run(run(QUICK if quick else FULL, quick))
+    path = write_results(results, "quick" if quick else "")
     x, y = results["pipeline_orders_per_s"], results["ceiling_workflows_per_s"]
     half = results["pipeline_latency_ms_half_rate"]
     print(f"bench: results in {path}")
+    print(_summary(results))
     print(
         f"bench: pipeline={x:.1f} orders/s ceiling={y:.1f} ratio={x / y:.2f} "
         f"seed_baseline={results['seed_baseline_workflows_per_s']:.1f} "
