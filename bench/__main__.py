@@ -4,8 +4,8 @@ Stages: the ceiling and the seed-shaped baseline (no-op activities), the pipelin
 at half that rate, ingest (the consumer alone against bare workflow starts), growth (the pipeline
 at three sizes) and the peak memory of the consumer and the worker draining a backlog.
 
-Writes the figures as JSON under bench/results/ (a quick run's under bench/results/quick/).
-Prints, last:
+Writes the figures as JSON under bench/results/; a full run also writes docs/benchmarks.md and
+docs/benchmarks.png, a quick run its own under bench/results/quick/. Prints, last:
 `bench: pipeline=<x> orders/s ceiling=<y> ratio=<x/y> seed_baseline=<z> p50=<ms> p99=<ms>`.
 """
 
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import tempfile
 import uuid
 from dataclasses import asdict, dataclass
@@ -23,13 +21,16 @@ from typing import Any
 
 from temporalio.client import Client
 
+from bench import document, machine, plot
 from bench.backlog import drain_backlog
 from bench.ceiling import workflows_per_second
 from bench.ingest import bare_starts_per_second, consumer_concurrency, consumer_starts_per_second
-from bench.pipeline import run_pipeline, stack_env, start, stop
-from bench.report import Progress, percentile, write_results
+from bench.pipeline import PipelineRun, run_pipeline, stack_env, start, stop
+from bench.report import Progress, cdf, per_second, percentile, write_results
 from bench.temporal import connect
 from observability.exit import exit_now
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ async def measure_growth(env: dict[str, str], sizes: tuple[int, ...], logs: Path
 async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
     env = stack_env()
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    described = machine.describe()
     client = await connect(env)
     rates = await measure_ceilings(client, env, sizes.orders, logs)
     full = await run_pipeline(env, sizes.orders, None, "pipeline (full speed)", logs)
@@ -99,17 +101,18 @@ async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
     return {
         "quick": quick,
         "sizes": asdict(sizes),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "system": platform.platform(),
-        },
+        "machine": described,
         "ceiling_workflows_per_s": rates["ceiling"],
         "seed_baseline_workflows_per_s": rates["seed_baseline"],
         "pipeline_orders_per_s": full.orders_per_second,
         "half_rate_orders_per_s": half.orders_per_second,
         "pipeline_latency_ms_full_speed": _latency(full.latencies_ms),
         "pipeline_latency_ms_half_rate": _latency(half.latencies_ms),
+        "pipeline_timeline": {"full_speed": _timeline(full), "half_rate": _timeline(half)},
+        "latency_cdf_ms": {
+            "full_speed": cdf(full.latencies_ms),
+            "half_rate": cdf(half.latencies_ms),
+        },
         "ingest": ingest,
         "growth": growth,
         "backlog": asdict(backlog) | {"drain_limit_s": sizes.drain_seconds},
@@ -120,6 +123,14 @@ async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
 def _latency(values: list[float]) -> dict[str, float]:
     return {f"p{int(q * 100)}": percentile(values, q) for q in (0.5, 0.95, 0.99)} | {
         "max": max(values)
+    }
+
+
+def _timeline(pipeline: PipelineRun) -> dict[str, list[int]]:
+    origin = min(pipeline.published)
+    return {
+        "published_per_s": per_second(pipeline.published, origin),
+        "completed_per_s": per_second(pipeline.completed, origin),
     }
 
 
@@ -143,9 +154,12 @@ def main() -> int:
     quick = parser.parse_args().quick
     results = asyncio.run(run(QUICK if quick else FULL, quick))
     path = write_results(results, "quick" if quick else "")
+    report = path.parent / "benchmarks.md" if quick else DOCS / "benchmarks.md"
+    plot.draw(results, report.with_suffix(".png"))
+    document.write(results, path, report)
     x, y = results["pipeline_orders_per_s"], results["ceiling_workflows_per_s"]
     half = results["pipeline_latency_ms_half_rate"]
-    print(f"bench: results in {path}")
+    print(f"bench: results in {path}, report in {report}")
     print(_summary(results))
     print(
         f"bench: pipeline={x:.1f} orders/s ceiling={y:.1f} ratio={x / y:.2f} "
