@@ -122,7 +122,8 @@ def _method(results: dict[str, Any]) -> list[str]:
         f"{ingest['concurrency']} at once, the consumer's `MAX_CONCURRENCY`, with no Kafka or "
         "MySQL in the way.",
         f"- **Growth**: the pipeline at full speed at {', '.join(map(str, sizes['growth']))} "
-        "orders, each on a fresh database and topics; per-order cost should not grow with size.",
+        "orders, each on a fresh database and topics (a size equal to the pipeline's above is "
+        "that same run); per-order cost should not grow with size.",
         f"- **Memory**: {backlog['published']} orders published with nothing running, then the "
         "consumer and the worker started together; their resident memory is sampled once a "
         f"second and checked against the kernel's high-water mark (VmHWM). Here {drained}.",
