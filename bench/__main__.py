@@ -93,6 +93,7 @@ async def measure_growth(
 async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
     env = stack_env()
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    print(f"bench: the consumers' and workers' logs go to {logs}")
     described = machine.describe()
     client = await connect(env)
     rates = await measure_ceilings(client, env, sizes.orders, logs)
@@ -121,7 +122,6 @@ async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
         "ingest": ingest,
         "growth": growth,
         "backlog": asdict(backlog) | {"drain_limit_s": sizes.drain_seconds},
-        "logs": str(logs),
     }
 
 
