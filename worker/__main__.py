@@ -66,10 +66,10 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     await producer.start()
     publisher = StatusPublisher(producer, settings.status_topic)
     statuses = OrderStatusActivities(OrderRepository(database), publisher, metrics)
-    catalogue = CatalogueActivities(CatalogueRepository(database))
-    inventory = InventoryActivities(InventoryRepository(database))
-    payments = PaymentActivities(PaymentRepository(database), MockPaymentGateway())
-    notifications = NotificationActivities(NotificationRepository(database))
+    catalogue = CatalogueActivities(statuses, CatalogueRepository(database))
+    inventory = InventoryActivities(statuses, InventoryRepository(database))
+    payments = PaymentActivities(statuses, PaymentRepository(database), MockPaymentGateway())
+    notifications = NotificationActivities(statuses, NotificationRepository(database))
     worker = Worker(
         client,
         task_queue=settings.ordering_task_queue,

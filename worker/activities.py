@@ -9,6 +9,7 @@ tests may crash, fail or slow an activity (`worker.crashpoints`); unarmed, they 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from temporalio import activity
@@ -57,6 +58,12 @@ def _business_failure(failure_type: FailureType, reason: str) -> ApplicationErro
     return ApplicationError(reason, type=failure_type.value, non_retryable=True)
 
 
+class Announcer(Protocol):
+    """Records and publishes the statuses a step carries (`OrderStatusActivities.announce`)."""
+
+    async def announce(self, changes: Iterable[StatusChange]) -> None: ...
+
+
 class OrderStatusActivities:
     def __init__(
         self,
@@ -72,6 +79,15 @@ class OrderStatusActivities:
     async def update_status(self, change: StatusChange) -> None:
         """Write the status to MySQL, then publish its event. Idempotent: the row keeps the
         highest sequence and a republished event carries the same `event_id`."""
+        await self.announce([change])
+
+    async def announce(self, changes: Iterable[StatusChange]) -> None:
+        """`update_status` for each change in turn, inside a step's activity. A retried step
+        repeats them: the rows stay as they are and the events go out again under their ids."""
+        for change in changes:
+            await self._announce(change)
+
+    async def _announce(self, change: StatusChange) -> None:
         await self._orders.record_status(change)
         await self._publisher.publish(status_event(change))
         await fault_point("update_status")
@@ -82,12 +98,14 @@ class OrderStatusActivities:
 
 
 class CatalogueActivities:
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, statuses: Announcer, catalogue: Catalogue) -> None:
+        self._statuses = statuses
         self._catalogue = catalogue
 
     @activity.defn(name="validate_order")
     async def validate_order(self, order: ValidateOrderInput) -> None:
         """Check the order against the catalogue; reads only, so it is naturally idempotent."""
+        await self._statuses.announce(order.announce)
         products = await self._catalogue.products({line.product_id for line in order.items})
         prices = {product_id: row.price for product_id, row in products.items()}
         try:
@@ -97,12 +115,14 @@ class CatalogueActivities:
 
 
 class InventoryActivities:
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, statuses: Announcer, inventory: Inventory) -> None:
+        self._statuses = statuses
         self._inventory = inventory
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, stock: StockInput) -> None:
         """Reserve every line or none; a retry finds the reservation and changes nothing."""
+        await self._statuses.announce(stock.announce)
         lines = [(line.product_id, line.quantity) for line in stock.items]
         await fault_point("reserve_stock", before_effect=True)
         try:
@@ -120,13 +140,17 @@ class InventoryActivities:
 
 
 class PaymentActivities:
-    def __init__(self, payments: Payments, gateway: MockPaymentGateway) -> None:
+    def __init__(
+        self, statuses: Announcer, payments: Payments, gateway: MockPaymentGateway
+    ) -> None:
+        self._statuses = statuses
         self._payments = payments
         self._gateway = gateway
 
     @activity.defn(name="process_payment")
     async def process_payment(self, payment: PaymentInput) -> PaymentResult:
         """Capture the amount once: a retry finds the recorded capture and returns it."""
+        await self._statuses.announce(payment.announce)
         await fault_point("process_payment", before_effect=True)
         existing = await self._payments.find(payment.order_id)
         if existing is not None:
@@ -160,12 +184,14 @@ class PaymentActivities:
 
 
 class NotificationActivities:
-    def __init__(self, notifications: Notifications) -> None:
+    def __init__(self, statuses: Announcer, notifications: Notifications) -> None:
+        self._statuses = statuses
         self._notifications = notifications
 
     @activity.defn(name="send_order_confirmation")
     async def send_order_confirmation(self, confirmation: ConfirmationInput) -> None:
         """Send the confirmation at most once: it is recorded before it is sent (mock)."""
+        await self._statuses.announce(confirmation.announce)
         if await self._notifications.record_once(confirmation.order_id, "order_confirmation"):
             log.info("order confirmation sent", extra={"order_ref": confirmation.order_ref})
         await fault_point("send_order_confirmation")

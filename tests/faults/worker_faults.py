@@ -45,6 +45,7 @@ class OrderHistory:
     workflow_id: str
     activities: list[ActivityRun]
     signals: dict[int, str]  # event id -> signal name
+    lost_tasks: int = 0  # workflow tasks that timed out: a worker went away while holding one
 
     def runs(self, name: str) -> list[ActivityRun]:
         return [run for run in self.activities if run.name == name]
@@ -69,7 +70,8 @@ async def order_history(pipeline: Pipeline, ref: str) -> OrderHistory:
     signals: dict[int, str] = {}
     for event in history.events:
         _read_event(event, runs, signals)
-    return OrderHistory(workflow_id, list(runs.values()), signals)
+    lost = sum(e.HasField("workflow_task_timed_out_event_attributes") for e in history.events)
+    return OrderHistory(workflow_id, list(runs.values()), signals, lost)
 
 
 def _read_event(event: HistoryEvent, runs: dict[int, ActivityRun], signals: dict[int, str]) -> None:

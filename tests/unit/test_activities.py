@@ -49,6 +49,10 @@ ITEMS = (
 CATALOGUE = {1: Decimal("19.99"), 7: Decimal("5.00")}
 
 
+def statuses() -> OrderStatusActivities:
+    return OrderStatusActivities(FakeStatusStore(), FakeStatusPublisher())
+
+
 def environment(attempt: int = 1) -> ActivityEnvironment:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=attempt)
@@ -137,7 +141,7 @@ async def test_a_status_that_cannot_be_recorded_is_not_published() -> None:
 
 
 async def test_an_order_matching_the_catalogue_is_valid() -> None:
-    activities = CatalogueActivities(FakeCatalogue(CATALOGUE))
+    activities = CatalogueActivities(statuses(), FakeCatalogue(CATALOGUE))
     order = ValidateOrderInput(order_id=ORDER_ID, items=ITEMS, total_amount=Decimal("44.98"))
 
     await environment().run(activities.validate_order, order)
@@ -166,7 +170,7 @@ async def test_an_order_matching_the_catalogue_is_valid() -> None:
 async def test_an_order_breaking_a_rule_fails_for_good_with_its_reason(
     items: tuple[OrderLine, ...], total: str, failure_type: str, reason: str
 ) -> None:
-    activities = CatalogueActivities(FakeCatalogue(CATALOGUE))
+    activities = CatalogueActivities(statuses(), FakeCatalogue(CATALOGUE))
     order = ValidateOrderInput(order_id=ORDER_ID, items=items, total_amount=Decimal(total))
 
     with pytest.raises(ApplicationError) as raised:
@@ -180,7 +184,7 @@ async def test_an_order_breaking_a_rule_fails_for_good_with_its_reason(
 
 async def test_stock_is_reserved_for_every_line() -> None:
     inventory = FakeInventory({1: 5, 7: 5})
-    activities = InventoryActivities(inventory)
+    activities = InventoryActivities(statuses(), inventory)
 
     await environment().run(activities.reserve_stock, StockInput(order_id=ORDER_ID, items=ITEMS))
 
@@ -189,7 +193,7 @@ async def test_stock_is_reserved_for_every_line() -> None:
 
 async def test_a_retried_reservation_takes_the_stock_only_once() -> None:
     inventory = FakeInventory({1: 5, 7: 5})
-    activities = InventoryActivities(inventory)
+    activities = InventoryActivities(statuses(), inventory)
     stock = StockInput(order_id=ORDER_ID, items=ITEMS)
 
     await environment().run(activities.reserve_stock, stock)
@@ -200,7 +204,7 @@ async def test_a_retried_reservation_takes_the_stock_only_once() -> None:
 
 async def test_too_little_stock_fails_for_good_naming_the_product() -> None:
     inventory = FakeInventory({1: 5, 7: 0})
-    activities = InventoryActivities(inventory)
+    activities = InventoryActivities(statuses(), inventory)
 
     with pytest.raises(ApplicationError) as raised:
         await environment().run(
@@ -213,7 +217,7 @@ async def test_too_little_stock_fails_for_good_naming_the_product() -> None:
 
 async def test_released_stock_is_free_again() -> None:
     inventory = FakeInventory({1: 5, 7: 5})
-    activities = InventoryActivities(inventory)
+    activities = InventoryActivities(statuses(), inventory)
     stock = StockInput(order_id=ORDER_ID, items=ITEMS)
     await environment().run(activities.reserve_stock, stock)
 
@@ -228,7 +232,7 @@ async def test_released_stock_is_free_again() -> None:
 
 async def test_a_payment_is_captured_and_recorded() -> None:
     payments, gateway = FakePayments(), RecordingGateway()
-    activities = PaymentActivities(payments, gateway)
+    activities = PaymentActivities(statuses(), payments, gateway)
 
     result = await environment().run(activities.process_payment, a_payment())
 
@@ -244,7 +248,7 @@ async def test_a_payment_is_captured_and_recorded() -> None:
 
 async def test_a_payment_processed_twice_is_captured_once() -> None:
     payments, gateway = FakePayments(), RecordingGateway()
-    activities = PaymentActivities(payments, gateway)
+    activities = PaymentActivities(statuses(), payments, gateway)
 
     first = await environment().run(activities.process_payment, a_payment())
     again = await environment(attempt=2).run(activities.process_payment, a_payment())
@@ -256,7 +260,7 @@ async def test_a_payment_processed_twice_is_captured_once() -> None:
 
 async def test_a_declined_payment_fails_for_good() -> None:
     payments, gateway = FakePayments(), RecordingGateway()
-    activities = PaymentActivities(payments, gateway)
+    activities = PaymentActivities(statuses(), payments, gateway)
 
     with pytest.raises(ApplicationError) as raised:
         await environment().run(activities.process_payment, a_payment(token="tok_decline"))
@@ -267,7 +271,7 @@ async def test_a_declined_payment_fails_for_good() -> None:
 
 
 async def test_an_amount_over_the_limit_is_declined_for_good() -> None:
-    activities = PaymentActivities(FakePayments(), RecordingGateway())
+    activities = PaymentActivities(statuses(), FakePayments(), RecordingGateway())
 
     with pytest.raises(ApplicationError) as raised:
         await environment().run(activities.process_payment, a_payment(amount="10000.01"))
@@ -277,7 +281,7 @@ async def test_an_amount_over_the_limit_is_declined_for_good() -> None:
 
 async def test_an_unavailable_gateway_fails_the_attempt_so_temporal_retries_it() -> None:
     payments = FakePayments()
-    activities = PaymentActivities(payments, RecordingGateway())
+    activities = PaymentActivities(statuses(), payments, RecordingGateway())
 
     with pytest.raises(GatewayUnavailableError):
         await environment(attempt=1).run(activities.process_payment, a_payment("tok_flaky"))
@@ -287,7 +291,7 @@ async def test_an_unavailable_gateway_fails_the_attempt_so_temporal_retries_it()
 
 async def test_a_flaky_payment_is_captured_on_its_third_attempt() -> None:
     payments = FakePayments()
-    activities = PaymentActivities(payments, RecordingGateway())
+    activities = PaymentActivities(statuses(), payments, RecordingGateway())
 
     result = await environment(attempt=3).run(activities.process_payment, a_payment("tok_flaky"))
 
@@ -296,7 +300,7 @@ async def test_a_flaky_payment_is_captured_on_its_third_attempt() -> None:
 
 async def test_a_captured_payment_is_refunded() -> None:
     payments, gateway = FakePayments(), RecordingGateway()
-    activities = PaymentActivities(payments, gateway)
+    activities = PaymentActivities(statuses(), payments, gateway)
     captured = await environment().run(activities.process_payment, a_payment())
 
     await environment().run(activities.refund_payment, RefundInput(order_id=ORDER_ID))
@@ -307,7 +311,7 @@ async def test_a_captured_payment_is_refunded() -> None:
 
 async def test_a_retried_refund_refunds_the_capture_once() -> None:
     payments, gateway = FakePayments(), RecordingGateway()
-    activities = PaymentActivities(payments, gateway)
+    activities = PaymentActivities(statuses(), payments, gateway)
     await environment().run(activities.process_payment, a_payment())
 
     await environment().run(activities.refund_payment, RefundInput(order_id=ORDER_ID))
@@ -318,7 +322,7 @@ async def test_a_retried_refund_refunds_the_capture_once() -> None:
 
 async def test_a_refund_without_a_capture_does_nothing() -> None:
     payments, gateway = FakePayments(), RecordingGateway()
-    activities = PaymentActivities(payments, gateway)
+    activities = PaymentActivities(statuses(), payments, gateway)
 
     await environment().run(activities.refund_payment, RefundInput(order_id=ORDER_ID))
 
@@ -331,7 +335,7 @@ async def test_a_refund_without_a_capture_does_nothing() -> None:
 
 async def test_a_confirmation_sent_twice_goes_out_once(caplog: pytest.LogCaptureFixture) -> None:
     notifications = FakeNotifications()
-    activities = NotificationActivities(notifications)
+    activities = NotificationActivities(statuses(), notifications)
     confirmation = ConfirmationInput(
         order_id=ORDER_ID, order_ref="web-000123", customer_email="ada@example.com"
     )

@@ -136,11 +136,17 @@ class FakeOrderActivities:
 
     @activity.defn(name="update_status")
     async def update_status(self, change: StatusChange) -> None:
-        await self._attempt(f"update_status:{change.status}")
-        self.status_changes.append(change)
+        await self._announce((change,))
+
+    async def _announce(self, changes: tuple[StatusChange, ...]) -> None:
+        """What `update_status` does, for each status a step's input carries."""
+        for change in changes:
+            await self._attempt(f"update_status:{change.status}")
+            self.status_changes.append(change)
 
     @activity.defn(name="validate_order")
     async def validate_order(self, order: ValidateOrderInput) -> None:
+        await self._announce(order.announce)
         await self._attempt("validate_order")
         for line in order.items:
             price = CATALOGUE.get(line.product_id)
@@ -154,6 +160,7 @@ class FakeOrderActivities:
 
     @activity.defn(name="reserve_stock")
     async def reserve_stock(self, order: StockInput) -> None:
+        await self._announce(order.announce)
         await self._attempt("reserve_stock")
         if order.order_id in self.reserved:
             return
@@ -173,6 +180,7 @@ class FakeOrderActivities:
 
     @activity.defn(name="process_payment")
     async def process_payment(self, payment: PaymentInput) -> PaymentResult:
+        await self._announce(payment.announce)
         await self._attempt("process_payment")
         if payment.payment_token == DECLINED_TOKEN:
             raise _business_failure(FailureType.PAYMENT_DECLINED, failures.payment_declined())
@@ -190,4 +198,5 @@ class FakeOrderActivities:
 
     @activity.defn(name="send_order_confirmation")
     async def send_order_confirmation(self, confirmation: ConfirmationInput) -> None:
+        await self._announce(confirmation.announce)
         await self._attempt("send_order_confirmation")

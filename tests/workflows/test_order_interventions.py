@@ -30,7 +30,8 @@ async def _cancel_during(
 @pytest.mark.parametrize(
     ("step", "done", "compensation"),
     [
-        pytest.param("update_status:PENDING", 1, [], id="pending"),
+        # PENDING is announced by the validation step, which then runs to its end.
+        pytest.param("update_status:PENDING", 3, [], id="pending"),
         pytest.param("validate_order", 3, [], id="validating"),
         pytest.param("reserve_stock", 5, ["release_stock"], id="reserving-stock"),
         pytest.param(
