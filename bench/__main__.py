@@ -111,6 +111,7 @@ async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
         "ceiling_workflows_per_s": rates["ceiling"],
         "seed_baseline_workflows_per_s": rates["seed_baseline"],
         "pipeline_orders_per_s": full.orders_per_second,
+        "cpu_ms_per_order": full.cpu_ms_per_order,
         "half_rate_orders_per_s": half.orders_per_second,
         "pipeline_latency_ms_full_speed": _latency(full.latencies_ms),
         "pipeline_latency_ms_half_rate": _latency(half.latencies_ms),

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+CEILING_RATIO = 0.85  # the pipeline's orders per second over the ceiling's workflows, at least
+SEED_RATIO = 2.0  # the pipeline's orders per second over the seed-shaped baseline's, at least
+P99_MS = 2000  # publish to COMPLETED at half the full rate, below
 INGEST_RATIO = 0.8  # the consumer's starts per second over bare starts, at least
 GROWTH_SPREAD = 0.8  # the slowest size's orders per second over the fastest's, at least
 RSS_MB = {"consumer": 150, "worker": 300}  # peak resident memory draining the backlog, below
@@ -53,6 +56,7 @@ def _preamble(results: dict[str, Any], results_link: str) -> list[str]:
 def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ceiling, pipeline = results["ceiling_workflows_per_s"], results["pipeline_orders_per_s"]
     ingest, backlog = results["ingest"], results["backlog"]
+    seed, half = results["seed_baseline_workflows_per_s"], results["pipeline_latency_ms_half_rate"]
     growth = results["growth"]
     rates = [size["orders_per_s"] for size in growth]
     spread = min(rates) / max(rates)
@@ -61,10 +65,16 @@ def _rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         ("seed-shaped baseline, no-op activities",
          f"{results['seed_baseline_workflows_per_s']:.1f} workflows/s", "", ""),
         ("pipeline at full speed", f"{pipeline:.1f} orders/s", "", ""),
-        ("pipeline / ceiling", f"{pipeline / ceiling:.2f}", "", ""),
+        ("pipeline / ceiling", f"{pipeline / ceiling:.2f}", f"≥ {CEILING_RATIO}",
+         _verdict(pipeline / ceiling, CEILING_RATIO, at_least=True)),
+        ("pipeline / seed-shaped baseline", f"{pipeline / seed:.2f}", f"≥ {SEED_RATIO}",
+         _verdict(pipeline / seed, SEED_RATIO, at_least=True)),
         (f"latency at half rate ({results['half_rate_orders_per_s']:.1f} orders/s)",
-         _latency(results["pipeline_latency_ms_half_rate"]), "", ""),
+         _latency(half), f"p99 < {P99_MS / 1000:.0f} s",
+         _verdict(half["p99"], P99_MS, at_least=False)),
         ("latency at full speed", _latency(results["pipeline_latency_ms_full_speed"]), "", ""),
+        *((f"CPU per order at full speed: {name}", f"{ms:.1f} ms", "", "")
+          for name, ms in results.get("cpu_ms_per_order", {}).items()),
         (f"ingest: bare workflow starts, {ingest['concurrency']} at once",
          f"{ingest['bare_starts_per_s']:.1f} starts/s", "", ""),
         ("ingest: the consumer alone, no worker",
@@ -127,6 +137,9 @@ def _method(results: dict[str, Any]) -> list[str]:
         f"- **Memory**: {backlog['published']} orders published with nothing running, then the "
         "consumer and the worker started together; their resident memory is sampled once a "
         f"second and checked against the kernel's high-water mark (VmHWM). Here {drained}.",
+        "- **CPU per order**: the consumer's and the worker's CPU time (user and system) over "
+        "the full-speed pipeline run, and the local Temporal dev server's over the same span, "
+        "each divided by the orders: what each order costs each process, and so what binds.",
         "- Every stage runs on its own database, topics and task queue; workflows a stage leaves "
         "running are terminated after it.",
     ]

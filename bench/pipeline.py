@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import databases
+import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -33,6 +34,7 @@ class PipelineRun:
     latencies_ms: list[float]
     published: list[float]  # epoch seconds, one per order
     completed: list[float]
+    cpu_ms_per_order: dict[str, float]  # consumer, worker, and the Temporal server when local
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,8 @@ async def run_pipeline(
 ) -> PipelineRun:
     async with fresh_setup(base, stock=count * 2 + 10) as setup:
         processes = [start(m, setup.env, logs) for m in ("worker", "consumer")]
+        server = temporal_server()
+        server_before = cpu_seconds(server) if server is not None else 0.0
         try:
             refs = [f"b-{uuid.uuid4().hex[:10]}" for _ in range(count)]
             progress = Progress(stage, count)
@@ -176,13 +180,35 @@ async def run_pipeline(
             )  # fmt: skip
             sent = await publish(base["KAFKA_BOOTSTRAP_SERVERS"], setup.orders_topic, refs, rate)
             done = await watcher
+            cpu = {
+                name: cpu_seconds(psutil.Process(process.pid))
+                for name, process in zip(("worker", "consumer"), processes, strict=True)
+            }
+            if server is not None:
+                cpu["temporal server"] = cpu_seconds(server) - server_before
         finally:
             stop(processes)
     if len(done) < count:
         raise RuntimeError(f"{stage}: {count - len(done)} of {count} orders never completed")
     published, completed = [sent[ref] for ref in refs], [done[ref] for ref in refs]
     latencies = [(end - begin) * 1000 for begin, end in zip(published, completed, strict=True)]
-    return PipelineRun(count / (max(completed) - min(published)), latencies, published, completed)
+    per_order = {name: seconds * 1000 / count for name, seconds in cpu.items()}
+    return PipelineRun(
+        count / (max(completed) - min(published)), latencies, published, completed, per_order
+    )
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def temporal_server() -> psutil.Process | None:
+    """The Temporal dev server, when it runs on this machine (the local stack's)."""
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "temporal" and "start-dev" in (process.info["cmdline"] or []):
+            return process
+    return None
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
