@@ -23,7 +23,10 @@ SHARED_NETWORK = "ordering"
 SERVERS = ("mysql", "scylladb", "elasticsearch", "temporal", "kafka")
 INIT_JOBS = ("kafka-init", "temporal-init", "init")
 APP_PROCESSES = ("consumer", "worker")
-STACK = frozenset({*SERVERS, "temporal-admin-tools", "temporal-ui", *INIT_JOBS, *APP_PROCESSES})
+DASHBOARDS = ("prometheus", "grafana")
+STACK = frozenset(
+    {*SERVERS, "temporal-admin-tools", "temporal-ui", *INIT_JOBS, *APP_PROCESSES, *DASHBOARDS}
+)
 CONTRACT_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "DATABASE_URL",
