@@ -8,7 +8,7 @@ from typing import NamedTuple, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -44,7 +44,6 @@ STEPS_ANNOUNCE_PATCH = "steps-announce-statuses"
 and validate in a local activity: five round trips to the server per order instead of ten.
 Orders started before it replay their `update_status` per status and regular validation."""
 
-
 _ANNOUNCED_BY_VALIDATION = (OrderStatus.PENDING, OrderStatus.VALIDATING)
 
 
@@ -63,7 +62,7 @@ class OrderProcessingWorkflow:
 
     Each status is announced before its work starts: by the step's own activity, which records
     and publishes it first, or by `update_status` for the statuses that end the order (and for
-    every status of orders started before `local-activity-steps`). Idempotent: the
+    every status of orders started before `steps-announce-statuses`). Idempotent: the
     workflow id is fixed per order, so a redelivered order finds this run; status sequences
     are assigned here and kept in history, so a retried or replayed announcement repeats its
     event id; every activity is idempotent by order id, so a retry changes nothing.
@@ -306,9 +305,9 @@ class OrderProcessingWorkflow:
             result = await self._execute(activity, arg, result_type, local=local)
             self._unannounced.clear()
             return result
-        except (ActivityError, ApplicationError) as err:
+        except FailureError as err:
             # A regular activity's failure arrives as ActivityError around the activity's own
-            # error; a local activity's as that error itself.
+            # error (or timeout); a local activity's as that error itself.
             cause = err.cause if isinstance(err, ActivityError) else err
             if isinstance(cause, ApplicationError) and failures.is_business_failure(cause.type):
                 # Raised by the step's work, after the statuses it carried were announced.

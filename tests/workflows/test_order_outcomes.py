@@ -134,6 +134,20 @@ async def test_a_step_out_of_retries_fails_the_order_and_compensates_the_attempt
     assert [change.sequence for change in fakes.status_changes] == [1, 2, 3, 3, 3, 3, 4]
 
 
+async def test_a_validation_that_times_out_fails_the_order_with_nothing_to_compensate(
+    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
+) -> None:
+    fakes.hold("validate_order")  # never released: every attempt runs into its timeout
+    order = an_order(order_id).model_copy(update={"activity_timeout_seconds": 0.5})
+
+    result = await orders.run(order)
+
+    assert (result.status, result.reason) == (S.FAILED, "step_failed:validate_order")
+    assert fakes.journal[-2:] == ["update_status:VALIDATING", "update_status:FAILED"]
+    assert fakes.reserved == {}
+    assert fakes.captured == []
+
+
 async def test_the_query_shows_the_order_in_flight_and_after_it_ends(
     orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
 ) -> None:
