@@ -48,4 +48,4 @@ class ConsumerSettings(BaseSettings):
     temporal_metrics_port: int = Field(default=9001, ge=0, le=65535)
 
     log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    log_format: Literal["text", "json"] = "json"

@@ -144,6 +144,7 @@ async def _watch(
 def main() -> int:
     env = {**os.environ}
     env.setdefault("ORDERING_CANCEL_WINDOW_SECONDS", "5")
+    env.setdefault("LOG_FORMAT", "text")  # the demo's logs are read by a person
     logs = PROJECT_ROOT / ".devstack" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []

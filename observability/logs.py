@@ -30,7 +30,7 @@ class _OrderContext(logging.Formatter):
         return f"{line} [{context}]" if context else line
 
 
-def configure_logging(level: str, log_format: LogFormat = "text") -> None:
+def configure_logging(level: str, log_format: LogFormat = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(

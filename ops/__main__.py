@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNUSABLE
     # The libraries' own logs (a broker that refuses a connection...) would bury the one
     # line the tool prints; OPS_LOG_LEVEL=INFO brings them back.
-    configure_logging(settings.ops_log_level)
+    configure_logging(settings.ops_log_level, "text")  # a command speaks to a person
     try:
         return asyncio.run(HANDLERS[arguments.handler](arguments, settings))
     except OpsError as error:

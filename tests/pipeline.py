@@ -116,6 +116,7 @@ async def pipeline(
         ORDERING_TASK_QUEUE=f"e2e-{uuid.uuid4().hex[:10]}",
         KAFKA_CONSUMER_GROUP=f"e2e-{uuid.uuid4().hex[:10]}",
         ORDERING_ACTIVITY_INITIAL_INTERVAL_SECONDS="0.2",
+        LOG_FORMAT="text",  # the tests read the processes' lines as a person would
         GRACEFUL_SHUTDOWN_SECONDS="10",
         STICKY_QUEUE_TIMEOUT_SECONDS="2",
         RETRY_INITIAL_SECONDS="0.2",

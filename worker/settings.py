@@ -34,4 +34,4 @@ class WorkerSettings(BaseSettings):
     temporal_metrics_port: int = Field(default=9002, ge=0, le=65535)
 
     log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    log_format: Literal["text", "json"] = "json"

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from consumer.settings import ConsumerSettings
 from observability.logs import configure_logging
+from worker.settings import WorkerSettings
 
 
 @pytest.fixture(autouse=True)
@@ -23,14 +25,14 @@ def restore_logging() -> Iterator[None]:
 
 
 def test_a_text_line_ends_with_the_order_it_is_about(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO")
+    configure_logging("INFO", "text")
     logging.getLogger("consumer").info("started", extra={"order_ref": "web-1", "order_id": 7})
     line = capsys.readouterr().err.strip()
     assert line.endswith("INFO consumer started [order_ref=web-1 order_id=7]")
 
 
 def test_a_json_line_carries_the_order_fields(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO", "json")
+    configure_logging("INFO")
     logging.getLogger("worker").warning("slow", extra={"workflow_id": "order-7"})
     record = json.loads(capsys.readouterr().err)
     assert (record["level"], record["logger"], record["message"]) == ("WARNING", "worker", "slow")
@@ -48,3 +50,14 @@ def test_debug_leaves_the_libraries_that_log_payloads_at_info(
     assert "tok_secret" not in err
     assert "ada@example.com" not in err
     assert "our own debug line" in err
+
+
+@pytest.mark.parametrize("settings_class", [ConsumerSettings, WorkerSettings])
+def test_both_processes_log_json_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch, settings_class: type[ConsumerSettings | WorkerSettings]
+) -> None:
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "mysql+asyncmy://user:secret@db:3306/orders")
+    assert settings_class(_env_file=None).log_format == "json"
+    monkeypatch.setenv("LOG_FORMAT", "text")
+    assert settings_class(_env_file=None).log_format == "text"
