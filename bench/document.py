@@ -49,7 +49,8 @@ def _preamble(results: dict[str, Any], results_link: str) -> list[str]:
         ]
     return [
         f"Written by `make bench` on {when} from [its results]({results_link}); "
-        "the next full run rewrites it."
+        "the next full run rewrites it. What binds, and the workflow shapes measured: "
+        "[performance.md](performance.md)."
     ]
 
 
