@@ -8,8 +8,6 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from consumer.dead_letters import DeadLetters
@@ -34,6 +32,7 @@ from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
 from observability.readiness import Probe
+from temporal_connection.client import connect as connect_temporal
 
 log = logging.getLogger("consumer")
 
@@ -46,12 +45,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     database = await open_database(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
     )
-    client = await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        runtime=watched.runtime,
-    )
+    client = await connect_temporal(settings, runtime=watched.runtime)
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
     )

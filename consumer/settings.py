@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
+from temporal_connection.settings import TemporalSettings
 
 
-class ConsumerSettings(BaseSettings):
+class ConsumerSettings(TemporalSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "localhost:9092"
@@ -20,8 +21,6 @@ class ConsumerSettings(BaseSettings):
     dlq_topic: str = DLQ_TOPIC
     database_url: SecretStr
     database_pool_size: int = Field(default=10, ge=1)
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "ordering-system"
     ordering_task_queue: str = TASK_QUEUE
 
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -9,8 +9,6 @@ from datetime import timedelta
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -25,6 +23,7 @@ from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
 from observability.readiness import Probe
+from temporal_connection.client import connect as connect_temporal
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -46,12 +45,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     metrics = WorkerMetrics(REGISTRY)
     # The ports first: one set on purpose but taken stops the worker before it polls.
     watched = await open_observability(settings, REGISTRY)
-    client = await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-        runtime=watched.runtime,
-    )
+    client = await connect_temporal(settings, runtime=watched.runtime)
     await ensure_namespace(
         client,
         settings.temporal_namespace,

@@ -5,21 +5,20 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
+from temporal_connection.settings import TemporalSettings
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(TemporalSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "localhost:9092"
     status_topic: str = STATUS_TOPIC
     database_url: SecretStr
     database_pool_size: int = Field(default=10, ge=1)
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "ordering-system"
     temporal_namespace_retention_days: int = Field(default=7, ge=1)
     ordering_task_queue: str = TASK_QUEUE
     max_concurrent_activities: int = Field(default=100, ge=1)
