@@ -36,12 +36,15 @@ class Response:
     reason: str
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
     def encode(self, *, head: bool = False) -> bytes:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
         headers = (
             f"HTTP/1.1 {self.status} {self.reason}\r\n"
             f"Content-Type: {self.content_type}\r\n"
             f"Content-Length: {len(self.body)}\r\n"
+            f"{extra}"
             "Cache-Control: no-store\r\n"
             "Connection: close\r\n\r\n"
         )

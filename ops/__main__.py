@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,15 +20,13 @@ import databases
 from asyncmy import errors as driver
 from pydantic import ValidationError
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from db.connection import error_code, open_database
 from db.errors import DatabaseUnavailableError
 from observability.exit import exit_now
 from observability.logs import configure_logging
-from ops import commands, dead_letters, inspection, kafka
+from ops import codec_server, commands, dead_letters, inspection, kafka
 from ops.cli import build_parser
 from ops.errors import EXIT_OK, EXIT_UNUSABLE, OpsError, ServiceUnavailableError, UsageError
 from ops.orders import OrderRecords
@@ -35,6 +34,8 @@ from ops.reconcile import Options, Reconciler
 from ops.settings import OpsSettings
 from ops.workflows import OrderWorkflows
 from schemas.order import OrderStatus
+from temporal_connection.client import connect as connect_temporal
+from temporal_connection.client import encryption_codec
 
 NO_SUCH_TABLE = 1146
 EXIT_INTERRUPTED = 130
@@ -70,9 +71,7 @@ async def _disconnect(database: databases.Database) -> None:
 async def temporal(settings: OpsSettings) -> OrderWorkflows:
     address, namespace = settings.temporal_address, settings.temporal_namespace
     try:
-        client = await Client.connect(
-            address, namespace=namespace, data_converter=pydantic_data_converter
-        )
+        client = await connect_temporal(settings)
         # Checked once here: otherwise every workflow would look "not found".
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace),
@@ -164,6 +163,25 @@ async def run_force_status(arguments: argparse.Namespace, settings: OpsSettings)
         )
 
 
+async def run_codec_server(arguments: argparse.Namespace, settings: OpsSettings) -> int:
+    codec = encryption_codec(settings)
+    if codec is None:
+        raise UsageError("PAYLOAD_ENCRYPTION_KEY is not set: there is nothing to decode with")
+    service = codec_server.CodecService(codec, settings.codec_cors_origins)
+    try:
+        server = await codec_server.start(service, arguments.host, arguments.port)
+    except OSError as error:
+        raise UsageError(f"--port {arguments.port} cannot be served: {error}") from None
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    async with server:
+        write(f"codec server on http://{arguments.host}:{arguments.port}")
+        write(f"for pages from {', '.join(settings.codec_cors_origins)}")
+        await stop.wait()
+    return EXIT_OK
+
+
 HANDLERS = {
     "inspect": run_inspect,
     "dead-letters list": run_dead_letters_list,
@@ -171,6 +189,7 @@ HANDLERS = {
     "reconcile": run_reconcile,
     "cancel": run_cancel,
     "force-status": run_force_status,
+    "codec-server": run_codec_server,
 }
 
 

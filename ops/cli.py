@@ -21,6 +21,8 @@ configuration (environment variables or a .env file, as for the consumer and the
   ORDERS_TOPIC, DLQ_TOPIC  default orders.events, orders.events.dlq
   OPS_TIMEOUT_SECONDS      how long a query or a topic read may take, default 10
   OPS_LOG_LEVEL            the libraries' logs, default CRITICAL (silent)
+  TEMPORAL_TLS*, TEMPORAL_API_KEY, PAYLOAD_ENCRYPTION_KEY[_ID]  as for the processes (README)
+  CODEC_CORS_ORIGINS       pages that may call codec-server, default the local Temporal UIs
 
 exit codes:
   0  done
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dead_letters(commands)
     _reconcile(commands)
     _signals(commands)
+    _codec_server(commands)
     return parser
 
 
@@ -152,6 +155,21 @@ def _signals(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="one of " + ", ".join(s.value for s in OrderStatus),
     )  # fmt: skip
     force.set_defaults(handler="force-status")
+
+
+def _codec_server(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    server = _command(
+        commands,
+        "codec-server",
+        "serve Temporal's remote codec protocol, so the Temporal UI shows payloads in clear",
+        "Decrypt (/decode) and encrypt (/encode) payloads with PAYLOAD_ENCRYPTION_KEY for the"
+        " Temporal UI and CLI: point the UI's codec endpoint at http://HOST:PORT. Browsers may"
+        " call it from CODEC_CORS_ORIGINS only. It holds the key: keep it on localhost unless"
+        " it is behind access control. Runs until interrupted.",
+    )
+    server.add_argument("--port", type=_at_least(1), default=8888, help="default 8888")
+    server.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    server.set_defaults(handler="codec-server")
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:

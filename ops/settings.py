@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
+from temporal_connection.settings import TemporalSettings
+
+# The Temporal UI of `temporal server start-dev`, of the local stack, and of docker compose.
+UI_ORIGINS = ["http://localhost:8233", "http://localhost:18233", "http://localhost:8081"]
 
 
-class OpsSettings(BaseSettings):
+class OpsSettings(TemporalSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     # Optional here: the dead-letter commands need only Kafka.
     database_url: SecretStr | None = None
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "ordering-system"
     kafka_bootstrap_servers: str = "localhost:9092"
     orders_topic: str = ORDERS_TOPIC
     dlq_topic: str = DLQ_TOPIC
@@ -22,3 +26,12 @@ class OpsSettings(BaseSettings):
     ops_timeout_seconds: float = Field(default=10.0, gt=0)
     # The libraries' logs stay quiet unless asked for: the tool prints its own lines.
     ops_log_level: str = "CRITICAL"
+    # The pages allowed to call the codec server from a browser: comma-separated origins.
+    codec_cors_origins: Annotated[list[str], NoDecode] = UI_ORIGINS
+
+    @field_validator("codec_cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
