@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -114,7 +115,8 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
 async def main() -> int:
     return await run_service(
         "consumer",
-        ConsumerSettings,  # read from the environment
+        # From the environment, `.env`, and the files of SECRETS_DIR (one per setting).
+        lambda: ConsumerSettings(_secrets_dir=os.environ.get("SECRETS_DIR")),
         serve,
         log_setup=lambda settings: (settings.log_level, settings.log_format),
         cannot_run=(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from db.connection import DatabaseUrl
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 from temporal_connection.settings import TemporalSettings
@@ -19,7 +20,7 @@ class ConsumerSettings(TemporalSettings):
     kafka_consumer_group: str = "ordering-consumer"
     orders_topic: str = ORDERS_TOPIC
     dlq_topic: str = DLQ_TOPIC
-    database_url: SecretStr
+    database_url: DatabaseUrl
     database_pool_size: int = Field(default=10, ge=1)
     ordering_task_queue: str = TASK_QUEUE
 

@@ -8,10 +8,11 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import databases
 from asyncmy import errors as driver
+from pydantic import AfterValidator, SecretStr
 
 from db.errors import DatabaseUnavailableError, OrderNotFoundError, TransactionConflictError
 
@@ -45,6 +46,17 @@ UNAVAILABLE_CODES = frozenset(
 CLIENT_ERROR_CODES = range(2000, 3000)  # CR_*: the client lost or never had its connection
 
 SCHEME = "mysql+asyncmy"
+
+
+def _asyncmy_url(url: SecretStr) -> SecretStr:
+    if not url.get_secret_value().startswith(f"{SCHEME}://"):
+        # Never echo the URL: it carries the password.
+        raise ValueError(f"must look like {SCHEME}://user:password@host:port/db")
+    return url
+
+
+DatabaseUrl = Annotated[SecretStr, AfterValidator(_asyncmy_url)]
+"""A settings field for the database URL: a wrong one is a configuration error at start-up."""
 
 
 def database_for(url: str, *, min_size: int = 1, max_size: int = 10) -> databases.Database:

@@ -196,7 +196,8 @@ HANDLERS = {
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
-        settings = OpsSettings()  # read from the environment
+        # From the environment, `.env`, and the files of SECRETS_DIR (one per setting).
+        settings = OpsSettings(_secrets_dir=os.environ.get("SECRETS_DIR"))
     except ValidationError as error:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
         print(f"ops: invalid configuration: {fields}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
@@ -108,7 +109,8 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
 async def main() -> int:
     return await run_service(
         "worker",
-        WorkerSettings,  # read from the environment
+        # From the environment, `.env`, and the files of SECRETS_DIR (one per setting).
+        lambda: WorkerSettings(_secrets_dir=os.environ.get("SECRETS_DIR")),
         serve,
         log_setup=lambda settings: (settings.log_level, settings.log_format),
         cannot_run=(OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from db.connection import DatabaseUrl
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 from temporal_connection.settings import TemporalSettings
@@ -17,7 +18,7 @@ class WorkerSettings(TemporalSettings):
 
     kafka_bootstrap_servers: str = "localhost:9092"
     status_topic: str = STATUS_TOPIC
-    database_url: SecretStr
+    database_url: DatabaseUrl
     database_pool_size: int = Field(default=10, ge=1)
     temporal_namespace_retention_days: int = Field(default=7, ge=1)
     ordering_task_queue: str = TASK_QUEUE

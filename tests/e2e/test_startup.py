@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,23 @@ def test_an_unreachable_service_stops_the_process_with_one_clear_line(
     assert f"{module} cannot run" in result.stderr
     assert says in result.stderr.lower()
     assert "secret-pw" not in result.stderr
+
+
+@pytest.mark.parametrize("module", ["consumer", "worker"])
+def test_a_secret_can_come_from_a_file_in_secrets_dir(
+    endpoints: Endpoints, module: str, tmp_path: Path
+) -> None:
+    # The file's database is unreachable: the process reads it, and says it cannot connect.
+    (tmp_path / "database_url").write_text("mysql+asyncmy://app:file-pw@127.0.0.1:1/orders\n")
+    env = {k: v for k, v in endpoints_env(endpoints).items() if k != "DATABASE_URL"}
+
+    result = run(module, {**env, "SECRETS_DIR": str(tmp_path)})
+
+    assert result.returncode == 1, result.stderr
+    assert f"{module} cannot run" in result.stderr
+    assert "database" in result.stderr.lower()
+    assert "file-pw" not in result.stderr
+    # A variable set in the environment wins over the file.
+    with_variable = run(module, {**env, "SECRETS_DIR": str(tmp_path), "DATABASE_URL": "x"})
+    assert with_variable.returncode == 2
+    assert with_variable.stderr.strip() == f"{module}: invalid configuration: database_url"
