@@ -7,21 +7,16 @@ import os
 import signal
 import sys
 
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from bench.shapes import NOOP_ACTIVITIES, SeedShapedOrderWorkflow
+from bench.temporal import connect
 from observability.exit import exit_now
 from worker.workflows import OrderProcessingWorkflow
 
 
 async def main(task_queue: str) -> int:
-    client = await Client.connect(
-        os.environ["TEMPORAL_ADDRESS"],
-        namespace=os.environ.get("TEMPORAL_NAMESPACE", "ordering-system"),
-        data_converter=pydantic_data_converter,
-    )
+    client = await connect(dict(os.environ))
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)

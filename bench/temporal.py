@@ -5,17 +5,23 @@ from __future__ import annotations
 import asyncio
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from bench.report import Progress
+from temporal_connection import client
+from temporal_connection.settings import TemporalSettings
 
 
 async def connect(env: dict[str, str]) -> Client:
-    return await Client.connect(
-        env["TEMPORAL_ADDRESS"],
-        namespace=env.get("TEMPORAL_NAMESPACE", "ordering-system"),
-        data_converter=pydantic_data_converter,
+    """A client as the consumer's and the worker's: with their TLS, API key and payload key."""
+    return await client.connect(temporal_settings(env))
+
+
+def temporal_settings(env: dict[str, str]) -> TemporalSettings:
+    """The Temporal settings named in `env` (the bench's environment, with the stack's address)."""
+    fields = TemporalSettings.model_fields
+    return TemporalSettings.model_validate(
+        {name: env[name.upper()] for name in fields if name.upper() in env}
     )
 
 
