@@ -122,21 +122,35 @@ class Endpoints:
         except ConnectionError:
             pass  # the client left; nothing to tell it
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            await close_quietly(writer)
 
 
 def _parse(head: bytes) -> tuple[str, str, str]:
     """Method, path (without its query) and `Accept` of a request head; empty when it is not
     HTTP/1.x."""
+    request = parse_head(head)
+    if request is None:
+        return "", "", ""
+    method, path, headers = request
+    return method, path.split("?", 1)[0], headers.get("accept", "")
+
+
+def parse_head(head: bytes) -> tuple[str, str, dict[str, str]] | None:
+    """Method, path and headers (names in lower case, the last of a repeated one) of an HTTP/1.x
+    request head; `None` when it is not one."""
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        return "", "", ""
-    accept = ""
+        return None
+    headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        if name.strip().lower() == "accept":
-            accept = value.strip()
-    return parts[0], parts[1].split("?", 1)[0], accept
+        headers[name.strip().lower()] = value.strip()
+    return parts[0], parts[1], headers
+
+
+async def close_quietly(writer: asyncio.StreamWriter) -> None:
+    """Close a connection whose client may already have left."""
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()

@@ -11,7 +11,6 @@ the metrics endpoints, reading a body up to `MAX_BODY_BYTES`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Collection, Mapping
 
@@ -19,7 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 
-from observability.http import JSON, TEXT, Response
+from observability.http import JSON, TEXT, Response, close_quietly, parse_head
 from temporal_connection.encryption import EncryptionCodec, PayloadDecryptionError
 
 MAX_HEAD_BYTES = 16 * 1024
@@ -104,9 +103,7 @@ async def start(service: CodecService, host: str, port: int) -> asyncio.Server:
         except ConnectionError:
             pass  # the client left; nothing to tell it
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            await close_quietly(writer)
 
     return await asyncio.start_server(answer, host, port, limit=MAX_HEAD_BYTES)
 
@@ -116,19 +113,14 @@ async def _read(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str],
     too large or too slow."""
     try:
         async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            lines = head.split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            request = parse_head(await reader.readuntil(b"\r\n\r\n"))
+            if request is None:
                 return None
-            headers = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
+            method, path, headers = request
             length = int(headers.get("content-length", "0"))
             if not 0 <= length <= MAX_BODY_BYTES:
                 return None
             body = await reader.readexactly(length)
     except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError, ValueError):
         return None
-    return parts[0], parts[1], headers, body
+    return method, path, headers, body
