@@ -19,8 +19,10 @@ COPY consumer/ consumer/
 COPY worker/ worker/
 COPY observability/ observability/
 COPY ops/ ops/
+COPY temporal_connection/ temporal_connection/
 
-RUN pip install --no-cache-dir . \
+# With the tracing extra, so TRACING_ENABLED=true needs no other image.
+RUN pip install --no-cache-dir '.[tracing]' \
     && rm -rf build ./*.egg-info
 
 USER app

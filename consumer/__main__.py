@@ -33,6 +33,7 @@ from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
 from observability.readiness import Probe
+from observability.tracing import start_tracing
 from temporal_connection.client import connect as connect_temporal
 
 log = logging.getLogger("consumer")
@@ -46,7 +47,10 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     database = await open_database(
         settings.database_url.get_secret_value(), max_size=settings.database_pool_size
     )
-    client = await connect_temporal(settings, runtime=watched.runtime)
+    tracing = start_tracing(settings, "consumer")
+    client = await connect_temporal(
+        settings, runtime=watched.runtime, interceptors=tracing.interceptors
+    )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
     )
@@ -104,7 +108,8 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     finally:
         await watched.endpoints.close()
         # stop() can hang while brokers are down (aiokafka#659): bound it.
-        for closing in (consumer.stop(), producer.stop(), database.disconnect()):
+        closings = (consumer.stop(), producer.stop(), database.disconnect(), tracing.close())
+        for closing in closings:
             try:
                 await asyncio.wait_for(closing, settings.shutdown_timeout_seconds)
             except Exception as error:

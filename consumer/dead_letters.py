@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from consumer.errors import EventRejected, TransientError
+from observability.tracing import trace_headers
 from schemas.topics import (
     HEADER_FAILED_AT,
     HEADER_MESSAGE,
@@ -27,6 +28,7 @@ def dead_letter_headers(record: Any, rejection: EventRejected) -> list[tuple[str
         (HEADER_SOURCE_PARTITION, str(record.partition).encode()),
         (HEADER_SOURCE_OFFSET, str(record.offset).encode()),
         (HEADER_FAILED_AT, datetime.now(UTC).isoformat().encode()),
+        *trace_headers(),  # the trace of the record's processing, when tracing is on
     ]
 
 

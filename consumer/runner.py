@@ -16,10 +16,12 @@ from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry.trace import Span
 
 from consumer.crashpoints import BEFORE_COMMIT, crash_point
 from consumer.errors import EventRejected, TransientError
 from consumer.offsets import PartitionProgress
+from observability.tracing import consuming, mark_failed
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,12 @@ class ConsumeLoop:
             progress.finish(record.offset)
 
     async def _until_done(self, record: Any, stop: asyncio.Event) -> bool:
+        """Handle the record until it is done (True) or the consumer stops first (False), in
+        one span that continues the trace its producer began."""
+        with consuming(record) as span:
+            return await self._attempts(record, span, stop)
+
+    async def _attempts(self, record: Any, span: Span, stop: asyncio.Event) -> bool:
         delays = self._backoff.delays()
         while True:
             try:
@@ -175,11 +183,14 @@ class ConsumeLoop:
                     )  # fmt: skip
                     await self._dead_letter(record, rejection)
                     self._metrics.dead_lettered(rejection.reason)
+                    mark_failed(span, f"dead-lettered: {rejection.reason}")
                 else:
                     self._metrics.handled(str(outcome))
+                    span.set_attribute("ordering.outcome", str(outcome))
                 return True
             except TransientError as error:
                 self._metrics.retrying(error)
+                span.add_event("retrying", {"error": str(error)})
                 delay = next(delays)
                 log.warning(
                     "transient failure at %s:%s@%s, retrying in %.1fs: %s",

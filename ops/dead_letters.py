@@ -24,6 +24,7 @@ from schemas.topics import (
     HEADER_SOURCE_OFFSET,
     HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,
+    TRACE_CONTEXT_HEADERS,
 )
 
 # Where a re-driven record came from; the consumer ignores headers it does not know.
@@ -149,7 +150,9 @@ async def redrive(
             write(f"would re-drive {what} to {to_topic}")
             continue
         origin = f"{dlq_topic}:{where}".encode()
-        partition, offset = await send(r.key, r.value, [(HEADER_REDRIVEN_FROM, origin)])
+        # The trace the record was dead-lettered in goes along, so its second run joins it.
+        traced = [(k, v) for k, v in r.headers if k in TRACE_CONTEXT_HEADERS]
+        partition, offset = await send(r.key, r.value, [(HEADER_REDRIVEN_FROM, origin), *traced])
         write(f"re-drove {what} to {to_topic} as {partition}:{offset}")
     verb = "would re-drive" if dry_run else "re-drove"
     write(f"{verb} {len(sent)} record(s) to {to_topic}" + (" (dry run)" if dry_run else ""))

@@ -8,10 +8,26 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from schemas.events import OrderCancellationRequested, OrderPlaced, OrderStatusChanged
-from schemas.topics import DEAD_LETTER_HEADERS, DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
+from schemas.topics import (
+    DEAD_LETTER_HEADERS,
+    DLQ_TOPIC,
+    ORDERS_TOPIC,
+    STATUS_TOPIC,
+    TRACE_CONTEXT_HEADERS,
+)
 
 ASYNCAPI_VERSION = "3.0.0"
 _KEY = {"type": "string", "description": "the order's order_ref, UTF-8"}
+
+
+def _headers(described: dict[str, str], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            name: {"type": "string", "description": text} for name, text in described.items()
+        },
+        "required": required,
+    }
 
 
 def _message(model: type[BaseModel], summary: str) -> dict[str, Any]:
@@ -21,6 +37,7 @@ def _message(model: type[BaseModel], summary: str) -> dict[str, Any]:
         "title": name,
         "summary": summary,
         "contentType": "application/json",
+        "headers": _headers(TRACE_CONTEXT_HEADERS, required=[]),
         "payload": {"$ref": f"#/components/schemas/{name}"},
         "bindings": {"kafka": {"key": _KEY}},
     }
@@ -33,14 +50,9 @@ def _dead_letter() -> dict[str, Any]:
         "summary": "An input message that cannot be an order: its original key and bytes, "
         "untouched, with headers that say why.",
         "contentType": "application/octet-stream",
-        "headers": {
-            "type": "object",
-            "properties": {
-                name: {"type": "string", "description": text}
-                for name, text in DEAD_LETTER_HEADERS.items()
-            },
-            "required": sorted(DEAD_LETTER_HEADERS),
-        },
+        "headers": _headers(
+            {**DEAD_LETTER_HEADERS, **TRACE_CONTEXT_HEADERS}, required=sorted(DEAD_LETTER_HEADERS)
+        ),
         "payload": {"description": "the original message bytes"},
         "bindings": {"kafka": {"key": {"type": "string", "description": "the original key"}}},
     }

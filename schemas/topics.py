@@ -1,4 +1,5 @@
-"""The topics' default names and the headers a dead letter carries: wire contracts."""
+"""The topics' default names, the headers a dead letter carries and the trace context any
+message may carry: wire contracts."""
 
 from __future__ import annotations
 
@@ -21,4 +22,15 @@ DEAD_LETTER_HEADERS = {
     HEADER_SOURCE_PARTITION: "its partition",
     HEADER_SOURCE_OFFSET: "its offset",
     HEADER_FAILED_AT: "when it was dead-lettered (ISO-8601, UTC)",
+}
+
+# W3C Trace Context (https://www.w3.org/TR/trace-context/) as Kafka headers. Optional on every
+# topic: read from input messages, written on status events and dead letters when tracing is on.
+HEADER_TRACEPARENT = "traceparent"
+HEADER_TRACESTATE = "tracestate"
+
+TRACE_CONTEXT_HEADERS = {
+    HEADER_TRACEPARENT: "optional: the W3C trace context of the message, e.g. "
+    "00-<32 hex trace id>-<16 hex span id>-01; status events carry the order's trace",
+    HEADER_TRACESTATE: "optional: vendor trace state that goes with traceparent",
 }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
@@ -62,8 +63,16 @@ def _read(path: Path | None) -> bytes | None:
     return None if path is None else path.read_bytes()
 
 
-async def connect(settings: TemporalSettings, *, runtime: Runtime | None = None) -> Client:
-    """A client of the configured namespace; `RuntimeError` when Temporal cannot be reached."""
+async def connect(
+    settings: TemporalSettings,
+    *,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
+) -> Client:
+    """A client of the configured namespace; `RuntimeError` when Temporal cannot be reached.
+
+    Workers built on the client share its interceptors (tracing's, for one).
+    """
     api_key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_address,
@@ -72,4 +81,5 @@ async def connect(settings: TemporalSettings, *, runtime: Runtime | None = None)
         tls=tls_config(settings),
         api_key=None if api_key is None else api_key.get_secret_value(),
         runtime=runtime,
+        interceptors=interceptors,
     )

@@ -155,12 +155,19 @@ class Publisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def event(self, event: dict[str, Any], key: str | None = None) -> None:
+    async def event(
+        self,
+        event: dict[str, Any],
+        key: str | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         ref = key or event.get("order_ref") or event["order"]["order_ref"]
-        await self.raw(json.dumps(event).encode(), ref.encode())
+        await self.raw(json.dumps(event).encode(), ref.encode(), headers)
 
-    async def raw(self, value: bytes, key: bytes | None) -> None:
-        await self._producer.send_and_wait(self._topic, value, key=key)
+    async def raw(
+        self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
+        await self._producer.send_and_wait(self._topic, value, key=key, headers=headers)
 
 
 def process_env(base: dict[str, str], **values: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
 from observability.readiness import Probe
+from observability.tracing import start_tracing
 from temporal_connection.client import connect as connect_temporal
 from worker.activities import (
     CatalogueActivities,
@@ -46,7 +47,10 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     metrics = WorkerMetrics(REGISTRY)
     # The ports first: one set on purpose but taken stops the worker before it polls.
     watched = await open_observability(settings, REGISTRY)
-    client = await connect_temporal(settings, runtime=watched.runtime)
+    tracing = start_tracing(settings, "worker")
+    client = await connect_temporal(
+        settings, runtime=watched.runtime, interceptors=tracing.interceptors
+    )
     await ensure_namespace(
         client,
         settings.temporal_namespace,
@@ -103,6 +107,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         await watched.endpoints.close()
         await producer.stop()
         await database.disconnect()
+        await tracing.close()  # the last spans exported
         log.info("worker stopped")
 
 

@@ -6,6 +6,7 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 
+from observability.tracing import trace_headers
 from schemas.events import OrderStatusChanged
 from schemas.workflow_io import StatusChange, status_event_id
 
@@ -44,6 +45,8 @@ class StatusPublisher:
             self._topic,
             key=event.order_ref.encode(),
             value=event.model_dump_json().encode(),
+            # The activity's span, when tracing is on: the order's trace reaches subscribers.
+            headers=trace_headers(),
         )
         log.debug(
             "published %s (%s)",

@@ -8,12 +8,13 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from db.connection import DatabaseUrl
+from observability.tracing import TracingSettings
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 from temporal_connection.settings import TemporalSettings
 
 
-class WorkerSettings(TemporalSettings):
+class WorkerSettings(TemporalSettings, TracingSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_bootstrap_servers: str = "localhost:9092"

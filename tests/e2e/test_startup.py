@@ -74,3 +74,13 @@ def test_a_secret_can_come_from_a_file_in_secrets_dir(
     with_variable = run(module, {**env, "SECRETS_DIR": str(tmp_path), "DATABASE_URL": "x"})
     assert with_variable.returncode == 2
     assert with_variable.stderr.strip() == f"{module}: invalid configuration: database_url"
+
+
+@pytest.mark.parametrize("module", ["consumer", "worker"])
+def test_an_unknown_trace_exporter_is_a_configuration_error(
+    endpoints: Endpoints, module: str
+) -> None:
+    env = {**endpoints_env(endpoints), "TRACING_ENABLED": "true", "OTEL_TRACES_EXPORTER": "zipkin"}
+    result = run(module, env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{module}: invalid configuration: otel_traces_exporter"

@@ -6,6 +6,7 @@ import copy
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,7 +24,7 @@ SHARED_NETWORK = "ordering"
 SERVERS = ("mysql", "scylladb", "elasticsearch", "temporal", "kafka")
 INIT_JOBS = ("kafka-init", "temporal-init", "init")
 APP_PROCESSES = ("consumer", "worker")
-DASHBOARDS = ("prometheus", "grafana")
+DASHBOARDS = ("prometheus", "grafana", "jaeger")
 STACK = frozenset(
     {*SERVERS, "temporal-admin-tools", "temporal-ui", *INIT_JOBS, *APP_PROCESSES, *DASHBOARDS}
 )
@@ -360,3 +361,29 @@ def test_image_runs_the_worker_as_a_non_root_user() -> None:
     assert last["FROM"] == "python:3.11-slim"
     assert last["USER"] not in {"root", "0"}
     assert json.loads(last["CMD"]) == ["python", "-m", "worker"]
+
+
+def test_image_holds_every_package_the_project_installs() -> None:
+    """A package missing from the image fails only when a container starts: caught here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    included = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.removesuffix("*") for pattern in included}
+    copied = {
+        argument.split()[0].rstrip("/")
+        for keyword, _, argument in (
+            line.partition(" ") for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+        )
+        if keyword == "COPY"
+    }
+
+    assert packages - copied == set()
+
+
+def test_app_processes_send_their_traces_to_jaeger(services: dict[str, Service]) -> None:
+    for process in APP_PROCESSES:
+        environment = services[process]["environment"]
+        endpoint = environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
+
+        assert environment["TRACING_ENABLED"].startswith("${TRACING_ENABLED:-true}")
+        assert endpoint == "http://jaeger:4318"
+    assert "16686:16686" in services["jaeger"]["ports"]
