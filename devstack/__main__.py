@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from devstack import kafka, mariadb, temporal
+from devstack import kafka, mariadb, temporal, tls
 from devstack.config import CONTRACT_TOPICS, StackConfig
 from devstack.processes import Part, StackError, port_open
 from devstack.topics import ensure_topics
@@ -27,6 +27,7 @@ def _parts(config: StackConfig) -> list[tuple[Part, int]]:
 def up(config: StackConfig) -> None:
     started = time.monotonic()
     config.root.mkdir(parents=True, exist_ok=True)
+    tls.ensure_certificates(config.certificates.directory)
     for name, start in (("kafka", kafka.up), ("mariadb", mariadb.up), ("temporal", temporal.up)):
         print(f"stack: {name} …", flush=True)
         start(config)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.tls import Certificates
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
 
 CONTRACT_TOPICS = (ORDERS_TOPIC, STATUS_TOPIC, DLQ_TOPIC)
@@ -17,6 +18,11 @@ class StackConfig:
     host: str = "127.0.0.1"
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
+    # Unset, they follow the PLAINTEXT port (+2, +3): moving it moves all of Kafka's.
+    kafka_sasl_ssl_port: int | None = None
+    kafka_sasl_plaintext_port: int | None = None
+    kafka_sasl_username: str = "ordering"
+    kafka_sasl_password: str = "ordering-kafka-secret"
     mysql_port: int = 13306
     temporal_port: int = 17233
     temporal_ui_port: int = 18233
@@ -29,10 +35,16 @@ class StackConfig:
     @classmethod
     def from_env(cls, project_root: Path) -> StackConfig:
         env = os.environ
+        sasl_ssl, sasl_plaintext = (
+            env.get("DEVSTACK_KAFKA_SASL_SSL_PORT"),
+            env.get("DEVSTACK_KAFKA_SASL_PLAINTEXT_PORT"),
+        )
         return cls(
             root=Path(env.get("DEVSTACK_DIR", project_root / ".devstack")).resolve(),
             kafka_port=int(env.get("DEVSTACK_KAFKA_PORT", "19092")),
             kafka_controller_port=int(env.get("DEVSTACK_KAFKA_CONTROLLER_PORT", "19093")),
+            kafka_sasl_ssl_port=int(sasl_ssl) if sasl_ssl else None,
+            kafka_sasl_plaintext_port=int(sasl_plaintext) if sasl_plaintext else None,
             mysql_port=int(env.get("DEVSTACK_MYSQL_PORT", "13306")),
             temporal_port=int(env.get("DEVSTACK_TEMPORAL_PORT", "17233")),
             temporal_ui_port=int(env.get("DEVSTACK_TEMPORAL_UI_PORT", "18233")),
@@ -43,6 +55,18 @@ class StackConfig:
     @property
     def kafka_bootstrap(self) -> str:
         return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def sasl_ssl_port(self) -> int:
+        return self.kafka_sasl_ssl_port or self.kafka_port + 2
+
+    @property
+    def sasl_plaintext_port(self) -> int:
+        return self.kafka_sasl_plaintext_port or self.kafka_port + 3
+
+    @property
+    def certificates(self) -> Certificates:
+        return Certificates(self.root / "tls")
 
     @property
     def database_url(self) -> str:
@@ -60,11 +84,19 @@ class StackConfig:
         return f"http://{self.host}:{self.temporal_ui_port}"
 
     def env_lines(self) -> str:
-        values = {
+        values: dict[str, object] = {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
             "DATABASE_URL": self.database_url,
             "TEMPORAL_ADDRESS": self.temporal_address,
             "TEMPORAL_NAMESPACE": self.namespace,
             "TEMPORAL_UI_URL": self.temporal_ui_url,
+            # What the TLS and SASL tests need; never read by the processes themselves.
+            "DEVSTACK_KAFKA_SASL_SSL_BOOTSTRAP": f"{self.host}:{self.sasl_ssl_port}",
+            "DEVSTACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP": f"{self.host}:{self.sasl_plaintext_port}",
+            "DEVSTACK_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
+            "DEVSTACK_KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+            "DEVSTACK_TLS_CA_FILE": self.certificates.ca_file,
+            "DEVSTACK_TLS_CLIENT_CERT_FILE": self.certificates.client_cert_file,
+            "DEVSTACK_TLS_CLIENT_KEY_FILE": self.certificates.client_key_file,
         }
         return "".join(f"export {name}={value}\n" for name, value in values.items())

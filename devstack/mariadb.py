@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 from devstack.config import StackConfig
 from devstack.processes import Part, StackError, wait_for_port, wait_until
@@ -28,7 +30,9 @@ def _as_root() -> list[str]:
 
 def up(config: StackConfig) -> None:
     mysql = part(config)
-    if mysql.running_pid() is not None:
+    pid = mysql.running_pid()
+    if pid is not None:
+        _warn_without_tls(config, pid)
         return
     data = mysql.home / "data"
     if not (data / "mysql").is_dir():
@@ -44,7 +48,7 @@ def up(config: StackConfig) -> None:
         f"--socket={mysql.home / 'mysqld.sock'}", f"--pid-file={mysql.home / 'mariadbd.pid'}",
         "--skip-name-resolve", "--innodb-buffer-pool-size=256M", "--max-connections=500",
         "--innodb-flush-log-at-trx-commit=2", "--character-set-server=utf8mb4",
-        "--collation-server=utf8mb4_unicode_ci", *_as_root(),
+        "--collation-server=utf8mb4_unicode_ci", *_tls_options(config), *_as_root(),
     ])  # fmt: skip
     wait_for_port(mysql, config.host, config.mysql_port, timeout=60)
     wait_until(lambda: _sql(config, "SELECT 1").returncode == 0, 30)
@@ -57,6 +61,29 @@ def up(config: StackConfig) -> None:
     result = _sql(config, setup)
     if result.returncode != 0:
         raise StackError(f"creating the database failed: {result.stderr.strip()}")
+
+
+def _tls_options(config: StackConfig) -> list[str]:
+    """TLS offered, not required: plaintext clients keep working, TLS ones verify the server."""
+    tls = config.certificates
+    return [
+        f"--ssl-ca={tls.ca_file}",
+        f"--ssl-cert={tls.server_cert_file}",
+        f"--ssl-key={tls.server_key_file}",
+    ]
+
+
+def _warn_without_tls(config: StackConfig, pid: int) -> None:
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # it has just stopped: the next `up` starts it with TLS
+        return
+    if not any(arg.startswith(b"--ssl-cert=") for arg in command_line):
+        print(
+            "stack: mariadb runs without TLS (started before the stack served it); "
+            "`python -m devstack down` then `up` restarts it with TLS",
+            file=sys.stderr,
+        )
 
 
 def _sql(config: StackConfig, statements: str) -> subprocess.CompletedProcess[str]:

@@ -140,11 +140,15 @@ def private_stack() -> Iterator[PrivateStack]:
     shared_jars = PROJECT_ROOT / ".devstack" / "kafka-libs"
     if shared_jars.exists():
         (root / "kafka-libs").symlink_to(shared_jars)
-    kafka_port, controller_port, mysql_port, temporal_port, ui_port = free_ports(5)
+    ports = free_ports(7)
+    kafka_port, controller_port, sasl_ssl_port, sasl_plaintext_port = ports[:4]
+    mysql_port, temporal_port, ui_port = ports[4:]
     config = StackConfig(
         root=root,
         kafka_port=kafka_port,
         kafka_controller_port=controller_port,
+        kafka_sasl_ssl_port=sasl_ssl_port,
+        kafka_sasl_plaintext_port=sasl_plaintext_port,
         mysql_port=mysql_port,
         temporal_port=temporal_port,
         temporal_ui_port=ui_port,
@@ -155,6 +159,8 @@ def private_stack() -> Iterator[PrivateStack]:
         "DEVSTACK_DIR": str(root),
         "DEVSTACK_KAFKA_PORT": str(kafka_port),
         "DEVSTACK_KAFKA_CONTROLLER_PORT": str(controller_port),
+        "DEVSTACK_KAFKA_SASL_SSL_PORT": str(sasl_ssl_port),
+        "DEVSTACK_KAFKA_SASL_PLAINTEXT_PORT": str(sasl_plaintext_port),
         "DEVSTACK_MYSQL_PORT": str(mysql_port),
         "DEVSTACK_TEMPORAL_PORT": str(temporal_port),
         "DEVSTACK_TEMPORAL_UI_PORT": str(ui_port),

@@ -86,6 +86,8 @@ def second_stack_env(tmp_path: Path) -> dict[str, str]:
         "DEVSTACK_DIR": str(root),
         "DEVSTACK_KAFKA_PORT": "29192",
         "DEVSTACK_KAFKA_CONTROLLER_PORT": "29193",
+        "DEVSTACK_KAFKA_SASL_SSL_PORT": "29194",
+        "DEVSTACK_KAFKA_SASL_PLAINTEXT_PORT": "29195",
         "DEVSTACK_MYSQL_PORT": "23306",
         "DEVSTACK_TEMPORAL_PORT": "27233",
         "DEVSTACK_TEMPORAL_UI_PORT": "28233",
@@ -103,7 +105,10 @@ def test_stack_up_twice_reuses_the_running_parts_and_down_leaves_nothing_behind(
         second = _devstack("up", second_stack_env)
         assert second.returncode == 0, second.stderr
         assert _stack_pids(root) == pids
-        assert "export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29192" in (root / "env").read_text()
+        written = (root / "env").read_text()
+        assert "export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29192" in written
+        assert "export DEVSTACK_KAFKA_SASL_SSL_BOOTSTRAP=127.0.0.1:29194" in written
+        assert f"export DEVSTACK_TLS_CA_FILE={root / 'tls' / 'ca.pem'}" in written
         assert _devstack("status", second_stack_env).returncode == 0
     finally:
         down = _devstack("down", second_stack_env)
