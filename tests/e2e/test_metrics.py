@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -16,10 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.harness import order_placed
 from tests.pipeline import Pipeline
+from tests.services import PROJECT_ROOT
 
 LOCALHOST = "127.0.0.1"
 CONSUMER_DEFAULT_PORT, CONSUMER_DEFAULT_SDK_PORT = 8001, 9001
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+LABEL_NAME = re.compile(r'(\w+)="')
+# The SDK's series the Grafana dashboard reads, with their labels.
+DASHBOARD_SDK_SERIES = PROJECT_ROOT / "tests" / "data" / "temporal-sdk-series.json"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -72,10 +77,16 @@ def parse(page: bytes) -> Samples:
     }
 
 
-def series_names(page: bytes) -> set[str]:
-    """The names on the page as written (the parser would add `_total` to the SDK's counters)."""
-    lines = page.decode().splitlines()
-    return {line.split("{")[0].split(" ")[0] for line in lines if not line.startswith("#")}
+def series_labels(page: bytes) -> dict[str, set[str]]:
+    """Each series name on the page as written (the parser would add `_total` to the SDK's
+    counters), with the label names it carries."""
+    labels: dict[str, set[str]] = {}
+    for line in page.decode().splitlines():
+        if line and not line.startswith("#"):
+            name, _, rest = line.partition("{")
+            names = LABEL_NAME.findall(rest.partition("}")[0]) if rest else []
+            labels.setdefault(name.split(" ")[0], set()).update(names)
+    return labels
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -195,14 +206,18 @@ async def test_metrics_count_each_message_and_order_and_both_processes_are_ready
     )
     assert value(worker, activity_count, activity="process_payment", outcome="failed") == 1
     assert value(worker, activity_count, activity="reserve_stock", outcome="failed") == 1
-    # The Temporal SDK's own metrics, on their own ports.
-    for port, series in [
-        (consumer_sdk_port, "temporal_request"),
-        (worker_sdk_port, "temporal_workflow_completed"),
-    ]:
-        status, page = await get(port, "/metrics")
-        assert status == 200
-        assert series in series_names(page)
+    # The Temporal SDK's own metrics, on their own ports: the worker's include every series the
+    # dashboard reads, with the labels it reads them by.
+    status, page = await get(consumer_sdk_port, "/metrics")
+    assert status == 200
+    assert "temporal_request" in series_labels(page)
+    status, page = await get(worker_sdk_port, "/metrics")
+    assert status == 200
+    served = series_labels(page)
+    charted = json.loads(DASHBOARD_SDK_SERIES.read_text(encoding="utf-8"))["series"]
+    assert {name: set(labels) - served.get(name, set()) for name, labels in charted.items()} == {
+        name: set() for name in charted
+    }
     # Health and readiness, with every service up.
     for port in (consumer_port, worker_port):
         assert await get(port, "/healthz") == (200, b'{"status": "alive"}\n')

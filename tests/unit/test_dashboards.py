@@ -28,6 +28,8 @@ PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
 DASHBOARD = DASHBOARDS / "ordering.json"
 DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+# Checked against a running worker by tests/e2e/test_metrics.py.
+SDK_SERIES = ROOT / "tests" / "data" / "temporal-sdk-series.json"
 DASHBOARD_PROVIDERS = DEPLOY / "grafana" / "provisioning" / "dashboards" / "ordering.yml"
 
 APP_PROCESSES = ("consumer", "worker")
@@ -87,12 +89,16 @@ def _used_registries() -> tuple[CollectorRegistry, ...]:
 
 @pytest.fixture(scope="module")
 def served() -> Series:
-    """Every series name the processes serve (`_total`, `_bucket`, `_count`, `_sum`, ...)."""
+    """Every series name the processes serve (`_total`, `_bucket`, `_count`, `_sum`, ...): their
+    own, and those of the Temporal SDK's exporter that a running worker is checked to serve."""
     labels: dict[str, set[str]] = {}
     for registry in _used_registries():
         for family in registry.collect():
             for sample in family.samples:
                 labels.setdefault(sample.name, set()).update(sample.labels)
+    sdk = json.loads(SDK_SERIES.read_text(encoding="utf-8"))["series"]
+    for name, names in sdk.items():
+        labels.setdefault(name, set()).update(names)
     return {name: frozenset(names) for name, names in labels.items()}
 
 
