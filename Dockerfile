@@ -20,6 +20,7 @@ COPY worker/ worker/
 COPY observability/ observability/
 COPY ops/ ops/
 COPY temporal_connection/ temporal_connection/
+COPY kafka_connection/ kafka_connection/
 
 # With the tracing extra, so TRACING_ENABLED=true needs no other image.
 RUN pip install --no-cache-dir '.[tracing]' \

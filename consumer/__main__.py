@@ -29,6 +29,8 @@ from consumer.watchdog import (
 from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.orders import OrderRepository
+from kafka_connection.access import check_access as check_kafka_access
+from kafka_connection.client import client_options as kafka_client_options
 from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
@@ -45,21 +47,24 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     # group (and makes the group rebalance twice for nothing).
     watched = await open_observability(settings, REGISTRY)
     database = await open_database(
-        settings.database_url.get_secret_value(), max_size=settings.database_pool_size
+        settings.database_url.get_secret_value(),
+        max_size=settings.database_pool_size,
+        tls=settings.database_ssl_context(),
     )
     tracing = start_tracing(settings, "consumer")
     client = await connect_temporal(
         settings, runtime=watched.runtime, interceptors=tracing.interceptors
     )
+    await check_kafka_access(settings)  # a refusal's reason, before any client is made
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
+        **kafka_client_options(settings), enable_idempotence=True, acks="all"
     )
     gate = BatchGate(timeout=settings.shutdown_timeout_seconds)
     # Its commits feed the watchdog, which ends a consumer left alive but stuck (aiokafka#1154).
     watchdog = ProgressWatchdog(settings.watchdog_stall_seconds)
     consumer = WatchedConsumer(
         watchdog,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=settings.kafka_consumer_group,
         enable_auto_commit=False,  # an offset is committed only once its work is durable
         auto_offset_reset="earliest",

@@ -8,16 +8,17 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from db.connection import DatabaseUrl
+from db.tls import DatabaseTlsSettings
+from kafka_connection.settings import KafkaSettings
 from observability.tracing import TracingSettings
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 from temporal_connection.settings import TemporalSettings
 
 
-class ConsumerSettings(TemporalSettings, TracingSettings):
+class ConsumerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    kafka_bootstrap_servers: str = "localhost:9092"
     kafka_consumer_group: str = "ordering-consumer"
     orders_topic: str = ORDERS_TOPIC
     dlq_topic: str = DLQ_TOPIC

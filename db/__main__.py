@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 
 import databases
+from pydantic import ValidationError
 
 from db.connection import database_for, translate_errors
 from db.demo_catalogue import load_demo_catalogue
 from db.errors import DatabaseUnavailableError, MigrationError
 from db.migrate import apply_migrations
+from db.tls import DatabaseTlsSettings
+from observability.process import invalid_settings
 
 EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 2
@@ -47,7 +51,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m db",
         description="Database tasks of the ordering system. Reads DATABASE_URL "
-        "(mysql+asyncmy://user:password@host:port/db) from the environment.",
+        "(mysql+asyncmy://user:password@host:port/db) and DATABASE_TLS* from the environment.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (help_text, _) in COMMANDS.items():
@@ -55,8 +59,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def run(command: str, url: str) -> None:
-    database = database_for(url, max_size=2)
+async def run(command: str, url: str, tls: ssl.SSLContext | None) -> None:
+    database = database_for(url, max_size=2, tls=tls)
     async with translate_errors():
         await database.connect()
     try:
@@ -72,7 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         print("error: DATABASE_URL is not set", file=sys.stderr)
         return EXIT_UNAVAILABLE
     try:
-        asyncio.run(run(arguments.command, url))
+        # DATABASE_TLS* from the environment and the files of SECRETS_DIR, as the processes.
+        tls = DatabaseTlsSettings(_secrets_dir=os.environ.get("SECRETS_DIR"))
+    except ValidationError as error:
+        print(f"error: invalid configuration: {invalid_settings(error)}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        asyncio.run(run(arguments.command, url, tls.database_ssl_context()))
     except ValueError as error:
         print(f"error: DATABASE_URL: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, TypeVar
@@ -59,11 +60,16 @@ DatabaseUrl = Annotated[SecretStr, AfterValidator(_asyncmy_url)]
 """A settings field for the database URL: a wrong one is a configuration error at start-up."""
 
 
-def database_for(url: str, *, min_size: int = 1, max_size: int = 10) -> databases.Database:
-    """A pool for `mysql+asyncmy://user:password@host:port/db`; it connects on `connect()`."""
+def database_for(
+    url: str, *, min_size: int = 1, max_size: int = 10, tls: ssl.SSLContext | None = None
+) -> databases.Database:
+    """A pool for `mysql+asyncmy://user:password@host:port/db`, over TLS with a context
+    (`DatabaseTlsSettings.database_ssl_context()`); it connects on `connect()`."""
     if not url.startswith(f"{SCHEME}://"):
         # Never echo the URL: it carries the password.
         raise ValueError(f"the database URL must look like {SCHEME}://user:password@host:port/db")
+    # Passed on to asyncmy's connect(), which verifies the server against the URL's host.
+    options: dict[str, Any] = {} if tls is None else {"ssl": tls}
     return databases.Database(
         url,
         min_size=min_size,
@@ -72,6 +78,7 @@ def database_for(url: str, *, min_size: int = 1, max_size: int = 10) -> database
         # TIMESTAMP columns and NOW() then read and write UTC whatever the server's zone is.
         init_command="SET time_zone = '+00:00'",
         connect_timeout=10,
+        **options,
     )
 
 
@@ -176,9 +183,12 @@ async def retry_conflicts(operation: Callable[[], Awaitable[T]], *, attempts: in
     raise AssertionError("unreachable")
 
 
-async def open_database(url: str, *, max_size: int = 10) -> databases.Database:
-    """A connected pool; a server that cannot be reached is `DatabaseUnavailableError`."""
-    database = database_for(url, max_size=max_size)
+async def open_database(
+    url: str, *, max_size: int = 10, tls: ssl.SSLContext | None = None
+) -> databases.Database:
+    """A connected pool; a server that cannot be reached, or whose certificate does not
+    verify, is `DatabaseUnavailableError`."""
+    database = database_for(url, max_size=max_size, tls=tls)
     async with translate_errors():
         await database.connect()
     return database

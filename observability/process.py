@@ -31,16 +31,15 @@ async def run_service(
 ) -> int:
     """Serve until SIGTERM or SIGINT; the exit code says how it ended.
 
-    Invalid settings print one line naming the fields (never their values, which may be
-    secrets) and give 2; an error of `cannot_run` (a service unreachable at start-up…) is
+    Invalid settings print one line naming the fields and why (never their values, which may
+    be secrets) and give 2; an error of `cannot_run` (a service unreachable at start-up…) is
     logged in one line and gives 1; one of `exit_codes` gives its own code, having been
     logged where it was found.
     """
     try:
         settings = load_settings()
     except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-        sys.stderr.write(f"{name}: invalid configuration: {fields}\n")
+        sys.stderr.write(f"{name}: invalid configuration: {invalid_settings(error)}\n")
         return EXIT_CONFIGURATION
     configure_logging(*log_setup(settings))
     stop = asyncio.Event()
@@ -57,3 +56,20 @@ async def run_service(
                 return code
         raise
     return EXIT_OK
+
+
+def invalid_settings(error: ValidationError) -> str:
+    """The settings refused, each with the reason unless it is simply missing:
+    `database_url, kafka_sasl_password (KAFKA_SECURITY_PROTOCOL=SASL_SSL needs ...)`.
+
+    Safe to print: pydantic's messages describe what was expected, never the value given, and
+    the project's own validators word theirs the same way.
+    """
+    described = []
+    for problem in error.errors(include_url=False, include_input=False):
+        name = ".".join(map(str, problem["loc"]))
+        if problem["type"] == "missing":
+            described.append(name)
+        else:
+            described.append(f"{name} ({problem['msg'].removeprefix('Value error, ')})")
+    return ", ".join(described)

@@ -169,16 +169,18 @@ async def run_codec_server(arguments: argparse.Namespace, settings: OpsSettings)
         raise UsageError("PAYLOAD_ENCRYPTION_KEY is not set: there is nothing to decode with")
     service = codec_server.CodecService(codec, settings.codec_cors_origins)
     try:
-        server = await codec_server.start(service, arguments.host, arguments.port)
+        runner = await codec_server.start(service, arguments.host, arguments.port)
     except OSError as error:
         raise UsageError(f"--port {arguments.port} cannot be served: {error}") from None
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    async with server:
+    try:
         write(f"codec server on http://{arguments.host}:{arguments.port}")
         write(f"for pages from {', '.join(settings.codec_cors_origins)}")
         await stop.wait()
+    finally:
+        await runner.cleanup()
     return EXIT_OK
 
 

@@ -4,8 +4,8 @@ Temporal's remote codec protocol: `POST /encode` and `POST /decode` (also under 
 prefix, `/<namespace>/decode`) take and give `{"payloads": [...]}`, each payload in proto3 JSON
 (its metadata values and data in base64). The browser calls it from the UI's page, so it answers
 CORS preflights for the configured origins only. It holds the key: it listens on localhost
-unless told otherwise. The transport is the same one-request-per-connection asyncio server as
-the metrics endpoints, reading a body up to `MAX_BODY_BYTES`.
+unless told otherwise. `CodecService` is the protocol without sockets; aiohttp serves it, as it
+serves the metrics endpoints, refusing a body over `MAX_BODY_BYTES` with 413.
 """
 
 from __future__ import annotations
@@ -13,22 +13,33 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
+from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 
-from observability.http import JSON, TEXT, Response, close_quietly, parse_head
+from observability.http import serve
 from temporal_connection.encryption import EncryptionCodec, PayloadDecryptionError
 
-MAX_HEAD_BYTES = 16 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
 READ_TIMEOUT_SECONDS = 10.0
 ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
+JSON = "application/json"
+TEXT = "text/plain; charset=utf-8"
 
 
-def _text(status: int, reason: str, message: str) -> Response:
-    return Response(status, reason, TEXT, message.encode() + b"\n")
+@dataclass(frozen=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(status, TEXT, message.encode() + b"\n")
 
 
 class CodecService:
@@ -41,18 +52,18 @@ class CodecService:
     async def respond(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> Response:
-        """`headers` are keyed by lower-case name."""
+        """`headers` are looked up by lower-case name: aiohttp's are case-insensitive."""
         response = await self._route(method, path.split("?", 1)[0], body)
         return self._with_cors(response, headers.get("origin", ""))
 
     async def _route(self, method: str, path: str, body: bytes) -> Response:
         action = path.rstrip("/").rsplit("/", 1)[-1]
         if action not in ("encode", "decode"):
-            return _text(404, "Not Found", "not found: /encode, /decode")
+            return _text(404, "not found: /encode, /decode")
         if method == "OPTIONS":
-            return Response(204, "No Content", TEXT, b"")
+            return Response(204, TEXT, b"")
         if method != "POST":
-            return _text(405, "Method Not Allowed", "POST only")
+            return _text(405, "POST only")
         try:
             payloads = _payloads(body)
             if action == "encode":
@@ -60,9 +71,9 @@ class CodecService:
             else:
                 coded = await self._codec.decode(payloads)
         except (PayloadDecryptionError, ValueError, json_format.ParseError, DecodeError) as error:
-            return _text(400, "Bad Request", str(error) or "bad request")
+            return _text(400, str(error) or "bad request")
         document = {"payloads": [json_format.MessageToDict(p) for p in coded]}
-        return Response(200, "OK", JSON, json.dumps(document).encode())
+        return Response(200, JSON, json.dumps(document).encode())
 
     def _with_cors(self, response: Response, origin: str) -> Response:
         if origin not in self._origins:
@@ -74,9 +85,7 @@ class CodecService:
             ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
             ("Vary", "Origin"),
         )
-        return Response(
-            response.status, response.reason, response.content_type, response.body, cors
-        )
+        return Response(response.status, response.content_type, response.body, cors)
 
 
 def _payloads(body: bytes) -> list[Payload]:
@@ -91,36 +100,35 @@ def _payloads(body: bytes) -> list[Payload]:
     return [json_format.ParseDict(item, Payload()) for item in document["payloads"]]
 
 
-async def start(service: CodecService, host: str, port: int) -> asyncio.Server:
-    """Serve on host:port until the server is closed; `OSError` when the port cannot be had."""
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await _read(reader)
-            if request is not None:
-                writer.write((await service.respond(*request)).encode())
-                await writer.drain()
-        except ConnectionError:
-            pass  # the client left; nothing to tell it
-        finally:
-            await close_quietly(writer)
-
-    return await asyncio.start_server(answer, host, port, limit=MAX_HEAD_BYTES)
+async def start(
+    service: CodecService, host: str, port: int, *, read_timeout: float = READ_TIMEOUT_SECONDS
+) -> web.AppRunner:
+    """Serve on host:port until the runner is cleaned up; `OSError` when the port cannot be had.
+    A client gets `read_timeout` seconds for a request's head, and as many for its body."""
+    return await serve(
+        application(service, read_timeout), host, port, keepalive_timeout=read_timeout
+    )
 
 
-async def _read(reader: asyncio.StreamReader) -> tuple[str, str, dict[str, str], bytes] | None:
-    """Method, path, headers and body of one HTTP/1.x request; `None` when it is not one, is
-    too large or too slow."""
+def application(service: CodecService, read_timeout: float) -> web.Application:
+    """Every path and method goes to `service`, which routes them itself."""
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await _body(request, read_timeout)
+        response = await service.respond(request.method, request.path, request.headers, body)
+        headers = (("Content-Type", response.content_type), *response.headers)
+        return web.Response(status=response.status, body=response.body, headers=headers)
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_route("*", "/{path:.*}", answer)
+    return app
+
+
+async def _body(request: web.Request, read_timeout: float) -> bytes:
+    """The whole body; 413 past `MAX_BODY_BYTES` (aiohttp's own check), 408 when it comes too
+    slowly, since a handler's `TimeoutError` would otherwise read as the server's 504."""
     try:
-        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-            request = parse_head(await reader.readuntil(b"\r\n\r\n"))
-            if request is None:
-                return None
-            method, path, headers = request
-            length = int(headers.get("content-length", "0"))
-            if not 0 <= length <= MAX_BODY_BYTES:
-                return None
-            body = await reader.readexactly(length)
-    except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, TimeoutError, ValueError):
-        return None
-    return method, path, headers, body
+        async with asyncio.timeout(read_timeout):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(text="the request body came too slowly\n") from None

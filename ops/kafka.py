@@ -12,6 +12,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from kafka_connection.access import KafkaAccessError, check_access
+from kafka_connection.client import client_options
+from kafka_connection.settings import KafkaSettings
 from ops.errors import NotFoundError, ServiceUnavailableError
 
 
@@ -29,20 +32,25 @@ class TopicRecord:
 def kafka_errors() -> Iterator[None]:
     try:
         yield
+    except KafkaAccessError as error:  # its message names Kafka, and says why
+        raise ServiceUnavailableError(str(error)) from error
     except KafkaError as error:
         raise ServiceUnavailableError(f"Kafka: {error or type(error).__name__}") from error
 
 
-async def read_topic(bootstrap: str, topic: str, timeout_seconds: float) -> list[TopicRecord]:
+async def read_topic(
+    connection: KafkaSettings, topic: str, timeout_seconds: float
+) -> list[TopicRecord]:
     """Every record of `topic` up to its end now, by partition and offset.
 
     No consumer group: partitions are assigned, not subscribed, so reading commits nothing
     and moves no one's offsets.
     """
     with kafka_errors():
-        partitions = [TopicPartition(topic, p) for p in await _partitions(bootstrap, topic)]
+        await check_access(connection, timeout_seconds=timeout_seconds)
+        partitions = [TopicPartition(topic, p) for p in await _partitions(connection, topic)]
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
+            **client_options(connection),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -68,9 +76,12 @@ async def read_topic(bootstrap: str, topic: str, timeout_seconds: float) -> list
 
 
 @asynccontextmanager
-async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+async def producer(connection: KafkaSettings) -> AsyncIterator[AIOKafkaProducer]:
     with kafka_errors():
-        started = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+        await check_access(connection)
+        started = AIOKafkaProducer(
+            **client_options(connection), acks="all", enable_idempotence=True
+        )
         await started.start()
         try:
             yield started
@@ -78,10 +89,10 @@ async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
             await started.stop()
 
 
-async def _partitions(bootstrap: str, topic: str) -> list[int]:
+async def _partitions(connection: KafkaSettings, topic: str) -> list[int]:
     # All topics' metadata: asking for one by name could create it where the broker
     # auto-creates topics.
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(connection))
     await admin.start()
     try:
         described = await admin.describe_topics()

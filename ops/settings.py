@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from db.tls import DatabaseTlsSettings
+from kafka_connection.settings import KafkaSettings
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from temporal_connection.settings import TemporalSettings
 
@@ -14,12 +16,11 @@ from temporal_connection.settings import TemporalSettings
 UI_ORIGINS = ["http://localhost:8233", "http://localhost:18233", "http://localhost:8081"]
 
 
-class OpsSettings(TemporalSettings):
+class OpsSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     # Optional here: the dead-letter commands need only Kafka.
     database_url: SecretStr | None = None
-    kafka_bootstrap_servers: str = "localhost:9092"
     orders_topic: str = ORDERS_TOPIC
     dlq_topic: str = DLQ_TOPIC
     # How long one call may wait: a query no worker answers, a topic read to its end.

@@ -20,6 +20,8 @@ from db.inventory import InventoryRepository
 from db.notifications import NotificationRepository
 from db.orders import OrderRepository
 from db.payments import PaymentRepository
+from kafka_connection.access import check_access as check_kafka_access
+from kafka_connection.client import client_options as kafka_client_options
 from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
@@ -57,10 +59,13 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         timedelta(days=settings.temporal_namespace_retention_days),
     )
     database = await open_database(
-        settings.database_url.get_secret_value(), max_size=settings.database_pool_size
+        settings.database_url.get_secret_value(),
+        max_size=settings.database_pool_size,
+        tls=settings.database_ssl_context(),
     )
+    await check_kafka_access(settings)  # a refusal's reason, before any client is made
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True, acks="all"
+        **kafka_client_options(settings), enable_idempotence=True, acks="all"
     )
     await producer.start()
     publisher = StatusPublisher(producer, settings.status_topic)

@@ -8,16 +8,17 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from db.connection import DatabaseUrl
+from db.tls import DatabaseTlsSettings
+from kafka_connection.settings import KafkaSettings
 from observability.tracing import TracingSettings
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 from temporal_connection.settings import TemporalSettings
 
 
-class WorkerSettings(TemporalSettings, TracingSettings):
+class WorkerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    kafka_bootstrap_servers: str = "localhost:9092"
     status_topic: str = STATUS_TOPIC
     database_url: DatabaseUrl
     database_pool_size: int = Field(default=10, ge=1)

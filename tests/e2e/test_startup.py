@@ -73,7 +73,10 @@ def test_a_secret_can_come_from_a_file_in_secrets_dir(
     # A variable set in the environment wins over the file.
     with_variable = run(module, {**env, "SECRETS_DIR": str(tmp_path), "DATABASE_URL": "x"})
     assert with_variable.returncode == 2
-    assert with_variable.stderr.strip() == f"{module}: invalid configuration: database_url"
+    assert with_variable.stderr.strip() == (
+        f"{module}: invalid configuration: database_url "
+        "(must look like mysql+asyncmy://user:password@host:port/db)"
+    )
 
 
 @pytest.mark.parametrize("module", ["consumer", "worker"])
@@ -83,4 +86,7 @@ def test_an_unknown_trace_exporter_is_a_configuration_error(
     env = {**endpoints_env(endpoints), "TRACING_ENABLED": "true", "OTEL_TRACES_EXPORTER": "zipkin"}
     result = run(module, env)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"{module}: invalid configuration: otel_traces_exporter"
+    assert result.stderr.strip() == (
+        f"{module}: invalid configuration: otel_traces_exporter "
+        "(Input should be 'otlp', 'console' or 'none')"
+    )

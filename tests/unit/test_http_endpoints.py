@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
+import re
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from email.message import Message
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from consumer.settings import ConsumerSettings
 from observability.exporters import (
@@ -50,8 +55,12 @@ class FakeCheck:
 @dataclass(frozen=True)
 class Answer:
     status: int
-    content_type: str
+    headers: Message
     body: bytes
+
+    @property
+    def content_type(self) -> str:
+        return str(self.headers.get("Content-Type", ""))
 
     def json(self) -> object:
         return json.loads(self.body)
@@ -64,14 +73,39 @@ def _ask(port: int, path: str, method: str = "GET", accept: str | None = None) -
     )
     try:
         with _OPENER.open(request, timeout=10) as response:
-            return Answer(response.status, response.headers["Content-Type"], response.read())
+            return Answer(response.status, response.headers, response.read())
     except urllib.error.HTTPError as error:
         with error:
-            return Answer(error.code, error.headers["Content-Type"], error.read())
+            return Answer(error.code, error.headers, error.read())
 
 
 async def ask(port: int, path: str, method: str = "GET", accept: str | None = None) -> Answer:
     return await asyncio.to_thread(_ask, port, path, method, accept)
+
+
+def _twice_on_one_connection(port: int, path: str) -> tuple[tuple[int, int], bool]:
+    """The statuses of two requests sent one after the other, and whether the second went on
+    the first one's connection (`http.client` opens a new one if the server closed it)."""
+    connection = http.client.HTTPConnection(LOCALHOST, port, timeout=10)
+    try:
+        statuses = []
+        sockets = []
+        for _ in range(2):
+            connection.request("GET", path)
+            with connection.getresponse() as response:
+                response.read()
+                statuses.append(response.status)
+            sockets.append(connection.sock)
+        return (statuses[0], statuses[1]), sockets[0] is not None and sockets[0] is sockets[1]
+    finally:
+        connection.close()
+
+
+class BrokenCollector(Collector):
+    """A collector with a bug: every scrape raises."""
+
+    def collect(self) -> Iterable[Metric]:
+        raise RuntimeError("collector bug")
 
 
 @contextlib.asynccontextmanager
@@ -236,12 +270,14 @@ async def test_readiness_comes_back_when_the_service_does_and_each_change_is_log
 # What is not one of the three routes
 
 
-async def test_an_unknown_path_is_404_and_a_post_is_405() -> None:
+async def test_an_unknown_path_is_404_and_a_post_is_405_each_naming_what_is_served() -> None:
     async with serving() as port:
         unknown = await ask(port, "/admin")
         posted = await ask(port, "/metrics", method="POST")
 
-    assert (unknown.status, posted.status) == (404, 405)
+    assert (unknown.status, unknown.body) == (404, b"not found: /metrics, /healthz, /readyz\n")
+    assert (posted.status, posted.body) == (405, b"GET or HEAD only\n")
+    assert unknown.content_type == posted.content_type == "text/plain; charset=utf-8"
 
 
 async def test_a_head_request_gets_the_status_without_a_body() -> None:
@@ -249,6 +285,38 @@ async def test_a_head_request_gets_the_status_without_a_body() -> None:
         answer = await ask(port, "/healthz", method="HEAD")
 
     assert (answer.status, answer.body) == (200, b"")
+
+
+async def test_no_answer_may_be_cached() -> None:
+    async with serving() as port:
+        answers = [await ask(port, path) for path in ("/healthz", "/readyz", "/admin")]
+
+    assert [answer.headers["Cache-Control"] for answer in answers] == ["no-store"] * 3
+
+
+async def test_a_collector_that_fails_gives_500_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = CollectorRegistry()
+    registry.register(BrokenCollector())
+
+    with caplog.at_level(logging.ERROR, logger="aiohttp.server"):
+        async with serving(registry=registry) as port:
+            failed = await ask(port, "/metrics")
+            answer = await ask(port, "/healthz")
+
+    assert (failed.status, answer.status) == (500, 200)
+    [record] = caplog.records
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+
+
+async def test_two_requests_are_answered_on_one_kept_alive_connection() -> None:
+    async with serving() as port:
+        statuses, reused = await asyncio.to_thread(_twice_on_one_connection, port, "/healthz")
+
+    assert statuses == (200, 200)
+    assert reused
 
 
 async def _raw(port: int, request: bytes) -> bytes:
@@ -265,12 +333,18 @@ async def _raw(port: int, request: bytes) -> bytes:
             await writer.wait_closed()
 
 
+def _status(raw_answer: bytes) -> int:
+    """The status of a raw HTTP/1.x answer; 0 when there is none."""
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", raw_answer)
+    return int(match[1]) if match else 0
+
+
 async def test_a_request_that_is_not_http_gets_400_and_the_server_answers_the_next_one() -> None:
     async with serving() as port:
         garbage = await _raw(port, b"hello there\r\n\r\n")
         answer = await ask(port, "/healthz")
 
-    assert garbage.startswith(b"HTTP/1.1 400 ")
+    assert _status(garbage) == 400
     assert answer.status == 200
 
 
@@ -283,11 +357,11 @@ async def test_a_client_that_never_finishes_its_request_is_dropped() -> None:
     assert answer.status == 200
 
 
-async def test_an_oversized_request_is_dropped() -> None:
+async def test_an_oversized_request_is_refused_with_400() -> None:
     async with serving() as port:
-        dropped = await _raw(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n")
+        refused = await _raw(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n")
 
-    assert dropped == b""
+    assert _status(refused) == 400
 
 
 # Ports

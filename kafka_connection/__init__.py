@@ -1,0 +1,1 @@
+"""Connecting to Kafka the same way in every process: TLS, SASL PLAIN or SCRAM."""
