@@ -26,6 +26,7 @@ from db.connection import error_code, open_database
 from db.errors import DatabaseUnavailableError
 from observability.exit import exit_now
 from observability.logs import configure_logging
+from observability.process import invalid_settings
 from ops import codec_server, commands, dead_letters, inspection, kafka
 from ops.cli import build_parser
 from ops.errors import EXIT_OK, EXIT_UNUSABLE, OpsError, ServiceUnavailableError, UsageError
@@ -50,7 +51,11 @@ async def mysql(settings: OpsSettings) -> AsyncIterator[OrderRecords]:
     if settings.database_url is None:
         raise UsageError("DATABASE_URL is not set")
     try:
-        database = await open_database(settings.database_url.get_secret_value(), max_size=2)
+        database = await open_database(
+            settings.database_url.get_secret_value(),
+            max_size=2,
+            tls=settings.database_ssl_context(),
+        )
     except ValueError as error:  # never echo the URL: it carries the password
         raise UsageError(f"DATABASE_URL: {error}") from None
     except DatabaseUnavailableError as error:
@@ -97,9 +102,7 @@ async def run_inspect(arguments: argparse.Namespace, settings: OpsSettings) -> i
 
 
 async def read_dead_letters(settings: OpsSettings) -> list[dead_letters.DeadLetter]:
-    records = await kafka.read_topic(
-        settings.kafka_bootstrap_servers, settings.dlq_topic, settings.ops_timeout_seconds
-    )
+    records = await kafka.read_topic(settings, settings.dlq_topic, settings.ops_timeout_seconds)
     return [dead_letters.DeadLetter(record) for record in records]
 
 
@@ -116,7 +119,7 @@ async def run_dead_letters_redrive(arguments: argparse.Namespace, settings: OpsS
     chosen = dead_letters.choose(
         letters, positions=None if arguments.all else arguments.offset, reason=arguments.reason
     )
-    async with kafka.producer(settings.kafka_bootstrap_servers) as producer:
+    async with kafka.producer(settings) as producer:
 
         async def send(
             key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
@@ -201,8 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         # From the environment, `.env`, and the files of SECRETS_DIR (one per setting).
         settings = OpsSettings(_secrets_dir=os.environ.get("SECRETS_DIR"))
     except ValidationError as error:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
-        print(f"ops: invalid configuration: {fields}", file=sys.stderr)
+        print(f"ops: invalid configuration: {invalid_settings(error)}", file=sys.stderr)
         return EXIT_UNUSABLE
     # The libraries' own logs (a broker that refuses a connection...) would bury the one
     # line the tool prints; OPS_LOG_LEVEL=INFO brings them back.
