@@ -29,6 +29,7 @@ class StackConfig:
     database: str = "ordering_system"
     db_user: str = "ordering"
     db_password: str = "ordering"
+    db_tls_user: str = "ordering_tls"  # REQUIRE SSL: refused over a plain connection
     namespace: str = "ordering-system"
     partitions: int = 3
 
@@ -76,6 +77,10 @@ class StackConfig:
         )
 
     @property
+    def tls_only_database_url(self) -> str:
+        return self.database_url.replace(f"//{self.db_user}:", f"//{self.db_tls_user}:", 1)
+
+    @property
     def temporal_address(self) -> str:
         return f"{self.host}:{self.temporal_port}"
 
@@ -95,6 +100,7 @@ class StackConfig:
             "DEVSTACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP": f"{self.host}:{self.sasl_plaintext_port}",
             "DEVSTACK_KAFKA_SASL_USERNAME": self.kafka_sasl_username,
             "DEVSTACK_KAFKA_SASL_PASSWORD": self.kafka_sasl_password,
+            "DEVSTACK_TLS_ONLY_DATABASE_URL": self.tls_only_database_url,
             "DEVSTACK_TLS_CA_FILE": self.certificates.ca_file,
             "DEVSTACK_TLS_CLIENT_CERT_FILE": self.certificates.client_cert_file,
             "DEVSTACK_TLS_CLIENT_KEY_FILE": self.certificates.client_key_file,

@@ -31,9 +31,14 @@ def _as_root() -> list[str]:
 def up(config: StackConfig) -> None:
     mysql = part(config)
     pid = mysql.running_pid()
-    if pid is not None:
+    if pid is None:
+        _start(config, mysql)
+    else:
         _warn_without_tls(config, pid)
-        return
+    _create_database_and_users(config)
+
+
+def _start(config: StackConfig, mysql: Part) -> None:
     data = mysql.home / "data"
     if not (data / "mysql").is_dir():
         data.mkdir(parents=True, exist_ok=True)
@@ -52,11 +57,21 @@ def up(config: StackConfig) -> None:
     ])  # fmt: skip
     wait_for_port(mysql, config.host, config.mysql_port, timeout=60)
     wait_until(lambda: _sql(config, "SELECT 1").returncode == 0, 30)
-    setup = (
-        f"CREATE DATABASE IF NOT EXISTS `{config.database}`;"
-        f"CREATE USER IF NOT EXISTS '{config.db_user}'@'%' IDENTIFIED BY '{config.db_password}';"
+
+
+def _create_database_and_users(config: StackConfig) -> None:
+    """The database, the application user, and a user that may only connect over TLS (for
+    telling a TLS connection from a plain one). Idempotent: run on every `up`, so a server
+    started before a user existed gains it."""
+    users = (
+        (config.db_user, ""),
+        (config.db_tls_user, " REQUIRE SSL"),
+    )
+    setup = f"CREATE DATABASE IF NOT EXISTS `{config.database}`;" + "".join(
+        f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{config.db_password}'{require};"
         # The application user creates one database per test run, hence the global grant.
-        f"GRANT ALL PRIVILEGES ON *.* TO '{config.db_user}'@'%';"
+        f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%';"
+        for user, require in users
     )
     result = _sql(config, setup)
     if result.returncode != 0:
