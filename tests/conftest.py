@@ -15,7 +15,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from tests.services import Endpoints, ServicesUnavailableError, discover
+from tests.services import (
+    Endpoints,
+    SecuredEndpoints,
+    ServicesUnavailableError,
+    discover,
+    discover_secured,
+)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -32,6 +38,17 @@ def endpoints() -> Endpoints:
         if IN_CI:
             pytest.fail(f"services unavailable in CI: {error}")
         pytest.skip(f"services unavailable: {error}")
+
+
+@pytest.fixture(scope="session")
+def secured(endpoints: Endpoints) -> SecuredEndpoints:
+    """The local stack's SASL listeners, CA and TLS-only MySQL user; missing ones fail in CI."""
+    try:
+        return discover_secured(endpoints)
+    except ServicesUnavailableError as error:
+        if IN_CI:
+            pytest.fail(f"secured endpoints unavailable in CI: {error}")
+        pytest.skip(f"secured endpoints unavailable: {error}")
 
 
 def _with_database(url: str, name: str) -> str:

@@ -8,6 +8,7 @@ is already up is reused). `TESTS_SERVICES=local` or `=docker` forces one of the 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -81,6 +82,63 @@ def _docker_answers() -> bool:
             client.close()
     except Exception:
         return False
+
+
+@dataclass(frozen=True)
+class SecuredEndpoints:
+    """What the local stack serves beside its plain endpoints: Kafka's SASL listeners and
+    their user, the CA its servers' certificates come from, a client certificate, and a MySQL
+    user that may connect over TLS only."""
+
+    kafka_sasl_ssl: str
+    kafka_sasl_plaintext: str
+    kafka_username: str
+    kafka_password: str
+    ca_file: str
+    client_cert_file: str
+    client_key_file: str
+    tls_only_database_url: str
+
+
+_SECURED = {
+    "kafka_sasl_ssl": "DEVSTACK_KAFKA_SASL_SSL_BOOTSTRAP",
+    "kafka_sasl_plaintext": "DEVSTACK_KAFKA_SASL_PLAINTEXT_BOOTSTRAP",
+    "kafka_username": "DEVSTACK_KAFKA_SASL_USERNAME",
+    "kafka_password": "DEVSTACK_KAFKA_SASL_PASSWORD",
+    "ca_file": "DEVSTACK_TLS_CA_FILE",
+    "client_cert_file": "DEVSTACK_TLS_CLIENT_CERT_FILE",
+    "client_key_file": "DEVSTACK_TLS_CLIENT_KEY_FILE",
+    "tls_only_database_url": "DEVSTACK_TLS_ONLY_DATABASE_URL",
+}
+
+
+def discover_secured(endpoints: Endpoints) -> SecuredEndpoints:
+    """The secured endpoints of the stack `endpoints` came from: named in the environment
+    (`make test` sources `.devstack/env`), or in `.devstack/env` itself."""
+    env_file = PROJECT_ROOT / ".devstack" / "env"
+    sources = [dict(os.environ)] + ([_read_env_file(env_file)] if env_file.exists() else [])
+    for values in sources:
+        if values.get("KAFKA_BOOTSTRAP_SERVERS") != endpoints.kafka_bootstrap:
+            continue
+        if all(values.get(name) for name in _SECURED.values()):
+            secured = SecuredEndpoints(**{f: values[name] for f, name in _SECURED.items()})
+            _check_answers(secured.kafka_sasl_ssl)
+            return secured
+    raise ServicesUnavailableError(
+        "no SASL or TLS endpoints are known for these services: only the local stack "
+        "(`python -m devstack up`) serves them"
+    )
+
+
+def _check_answers(address: str) -> None:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+    except OSError:
+        raise ServicesUnavailableError(
+            f"nothing answers on Kafka's SASL_SSL listener {address}: a stack started before "
+            "it existed? `python -m devstack down` then `up` restarts it"
+        ) from None
 
 
 def discover() -> Endpoints:
