@@ -12,6 +12,7 @@ import databases
 import psutil
 
 from bench.ingest import STARTED
+from bench.kafka import kafka_options
 from bench.pipeline import completed_times, fresh_setup, publish, start, stop
 from bench.report import Progress
 
@@ -33,10 +34,8 @@ async def drain_backlog(base: dict[str, str], count: int, within: float, logs: P
     sample their resident memory until all orders complete or `within` seconds pass."""
     async with fresh_setup(base, stock=count * 2 + 10) as setup:
         refs = [f"m-{uuid.uuid4().hex[:10]}" for _ in range(count)]
-        bootstrap = base["KAFKA_BOOTSTRAP_SERVERS"]
-        await publish(
-            bootstrap, setup.orders_topic, refs, None, Progress("backlog: publish", count)
-        )
+        kafka = kafka_options(base)
+        await publish(kafka, setup.orders_topic, refs, None, Progress("backlog: publish", count))
         processes = {name: start(name, setup.env, logs) for name in ("consumer", "worker")}
         pids = processes["consumer"].pid, processes["worker"].pid
         began = time.monotonic()
@@ -44,7 +43,7 @@ async def drain_backlog(base: dict[str, str], count: int, within: float, logs: P
         sampler = asyncio.create_task(_sample(pids, began, samples))
         try:
             progress = Progress("backlog: drain", count)
-            done = await completed_times(bootstrap, setup.status_topic, set(refs), progress, within)
+            done = await completed_times(kafka, setup.status_topic, set(refs), progress, within)
             seconds = time.monotonic() - began
             high_water = [_high_water_mb(pid) for pid in pids]
         finally:

@@ -12,6 +12,7 @@ import databases
 from temporalio.client import Client
 
 from bench.ceiling import order_input
+from bench.kafka import kafka_options
 from bench.pipeline import fresh_setup, publish, start, stop
 from bench.report import Progress
 from bench.temporal import terminate_running
@@ -54,8 +55,8 @@ async def consumer_starts_per_second(base: dict[str, str], count: int, logs: Pat
     workflow id: the rate from its first start to its last, leaving out its own start-up."""
     async with fresh_setup(base, stock=count * 2 + 10) as setup:
         refs = [f"i-{uuid.uuid4().hex[:10]}" for _ in range(count)]
-        bootstrap = base["KAFKA_BOOTSTRAP_SERVERS"]
-        await publish(bootstrap, setup.orders_topic, refs, None, Progress("ingest: backlog", count))
+        kafka = kafka_options(base)
+        await publish(kafka, setup.orders_topic, refs, None, Progress("ingest: backlog", count))
         database = databases.Database(setup.env["DATABASE_URL"])
         await database.connect()
         consumer = start("consumer", setup.env, logs)

@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import databases
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.kafka import kafka_options
 from bench.report import Progress
 from bench.temporal import connect, terminate_running
 from db.migrate import apply_migrations
@@ -64,7 +66,7 @@ async def fresh_setup(base: dict[str, str], stock: int) -> AsyncIterator[Setup]:
     )
     await database.disconnect()
     topics = {name: f"bench{run}.{name}" for name in ("orders", "status", "dlq")}
-    admin = AIOKafkaAdminClient(bootstrap_servers=base["KAFKA_BOOTSTRAP_SERVERS"])
+    admin = AIOKafkaAdminClient(**kafka_options(base))
     await admin.start()
     await admin.create_topics([NewTopic(t, 3, 1) for t in topics.values()])
     env = {
@@ -110,7 +112,7 @@ def order_event(ref: str) -> bytes:
 
 
 async def publish(
-    bootstrap: str,
+    kafka: dict[str, Any],
     topic: str,
     refs: list[str],
     rate: float | None,
@@ -118,7 +120,7 @@ async def publish(
 ) -> dict[str, float]:
     """Publish one order per ref, open-loop at `rate` per second (None: as fast as Kafka takes
     them); returns each ref's publish time (epoch seconds)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(**kafka, linger_ms=5)
     await producer.start()
     sent: dict[str, float] = {}
     acks = []
@@ -138,11 +140,11 @@ async def publish(
 
 
 async def completed_times(
-    bootstrap: str, topic: str, refs: set[str], progress: Progress, within: float
+    kafka: dict[str, Any], topic: str, refs: set[str], progress: Progress, within: float
 ) -> dict[str, float]:
     """When each order entered COMPLETED, from its event's `occurred_at`: all of them, or
     those that did within `within` seconds."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(topic, **kafka, auto_offset_reset="earliest")
     await consumer.start()
     done: dict[str, float] = {}
     try:
@@ -174,11 +176,11 @@ async def run_pipeline(
             progress = Progress(stage, count)
             watcher = asyncio.create_task(
                 completed_times(
-                    base["KAFKA_BOOTSTRAP_SERVERS"], setup.status_topic, set(refs), progress,
+                    kafka_options(base), setup.status_topic, set(refs), progress,
                     within=60 + count / 2,
                 )
             )  # fmt: skip
-            sent = await publish(base["KAFKA_BOOTSTRAP_SERVERS"], setup.orders_topic, refs, rate)
+            sent = await publish(kafka_options(base), setup.orders_topic, refs, rate)
             done = await watcher
             cpu = {
                 name: cpu_seconds(psutil.Process(process.pid))
