@@ -105,7 +105,11 @@ async def test_unreachable_services_and_bad_configuration_end_in_one_line_and_ex
         ({"DATABASE_URL": "postgresql://app:secret-pw@db/orders"}, ("reconcile",), "DATABASE_URL"),
         ({"TEMPORAL_ADDRESS": "127.0.0.1:1"}, ("cancel", "x"), "ops: Temporal at 127.0.0.1:1"),
         ({"TEMPORAL_NAMESPACE": "no-such-namespace"}, ("inspect", "x"), "no namespace"),
-        ({"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, ("dead-letters", "list"), "ops: Kafka:"),
+        (
+            {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"},
+            ("dead-letters", "list"),
+            "ops: Kafka at 127.0.0.1:1 cannot be reached",
+        ),
         ({"OPS_TIMEOUT_SECONDS": "soon"}, ("reconcile",), "configuration: ops_timeout_seconds"),
     ]
     unset = {k: v for k, v in env.items() if k != "DATABASE_URL"}
