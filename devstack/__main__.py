@@ -51,6 +51,13 @@ def status(config: StackConfig) -> int:
         all_up &= pid is not None and answers
         state = f"running, pid {pid}" if pid else "stopped"
         print(f"{part.name:9} {state:22} {config.host}:{port} {'answers' if answers else '-'}")
+    for name, port in (
+        ("sasl_ssl", config.sasl_ssl_port),
+        ("sasl_text", config.sasl_plaintext_port),
+    ):
+        answers = port_open(config.host, port)
+        all_up &= answers
+        print(f"{name:9} {'(kafka)':22} {config.host}:{port} {'answers' if answers else '-'}")
     print(f"{'ui':9} {'':22} {config.temporal_ui_url}")
     return 0 if all_up else 1
 
