@@ -25,6 +25,10 @@ from bench.kafka import kafka_options
 from bench.report import Progress
 from bench.temporal import connect, terminate_running
 from db.migrate import apply_migrations
+from devstack import kafka as stack_kafka
+from devstack import mariadb as stack_mariadb
+from devstack import temporal as stack_temporal
+from devstack.config import StackConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRODUCTS = [(1, "BENCH-1", "Bench mug", "19.99"), (2, "BENCH-2", "Bench tea", "5.00")]
@@ -36,7 +40,7 @@ class PipelineRun:
     latencies_ms: list[float]
     published: list[float]  # epoch seconds, one per order
     completed: list[float]
-    cpu_ms_per_order: dict[str, float]  # consumer, worker, and the Temporal server when local
+    cpu_ms_per_order: dict[str, float]  # consumer, worker, the bench, and local servers
 
 
 @dataclass(frozen=True)
@@ -169,8 +173,9 @@ async def run_pipeline(
 ) -> PipelineRun:
     async with fresh_setup(base, stock=count * 2 + 10) as setup:
         processes = [start(m, setup.env, logs) for m in ("worker", "consumer")]
-        server = temporal_server()
-        server_before = cpu_seconds(server) if server is not None else 0.0
+        servers = stack_servers()
+        servers["bench (load and status reader)"] = psutil.Process()
+        servers_before = {name: cpu_seconds(server) for name, server in servers.items()}
         try:
             refs = [f"b-{uuid.uuid4().hex[:10]}" for _ in range(count)]
             progress = Progress(stage, count)
@@ -186,8 +191,8 @@ async def run_pipeline(
                 name: cpu_seconds(psutil.Process(process.pid))
                 for name, process in zip(("worker", "consumer"), processes, strict=True)
             }
-            if server is not None:
-                cpu["temporal server"] = cpu_seconds(server) - server_before
+            for name, server in servers.items():
+                cpu[name] = cpu_seconds(server) - servers_before[name]
         finally:
             stop(processes)
     if len(done) < count:
@@ -205,12 +210,20 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def temporal_server() -> psutil.Process | None:
-    """The Temporal dev server, when it runs on this machine (the local stack's)."""
-    for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] == "temporal" and "start-dev" in (process.info["cmdline"] or []):
-            return process
-    return None
+def stack_servers() -> dict[str, psutil.Process]:
+    """The local stack's servers that run on this machine, found by the stack's own pid files
+    (so a second stack on other ports is never counted); none when the services are elsewhere."""
+    config = StackConfig.from_env(PROJECT_ROOT)
+    parts = {
+        "temporal server": stack_temporal.part(config),
+        "kafka broker": stack_kafka.part(config),
+        "mariadb server": stack_mariadb.part(config),
+    }
+    return {
+        name: psutil.Process(pid)
+        for name, part in parts.items()
+        if (pid := part.running_pid()) is not None
+    }
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
