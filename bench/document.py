@@ -139,7 +139,8 @@ def _method(results: dict[str, Any]) -> list[str]:
         "consumer and the worker started together; their resident memory is sampled once a "
         f"second and checked against the kernel's high-water mark (VmHWM). Here {drained}.",
         "- **CPU per order**: the consumer's and the worker's CPU time (user and system) over "
-        "the full-speed pipeline run, and the local Temporal dev server's over the same span, "
+        "the full-speed pipeline run, and over the same span that of the local stack's servers "
+        "(Temporal, Kafka, MariaDB) and of the bench's own load generator and status reader, "
         "each divided by the orders: what each order costs each process, and so what binds.",
         "- Every stage runs on its own database, topics and task queue; workflows a stage leaves "
         "running are terminated after it.",
