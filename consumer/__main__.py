@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
 from temporalio.service import RPCError
 
+from consumer.coalescing import CoalescedOrderStore
 from consumer.dead_letters import DeadLetters
 from consumer.errors import WorkflowIdTakenError
 from consumer.handlers import OrderEventHandler, WorkflowOptions
@@ -75,7 +76,8 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     await producer.start()
     await consumer.start()
     handler = OrderEventHandler(
-        TimedStore(OrderRepository(database)),
+        # A batch's orders go to MySQL together: one transaction, not one per order.
+        TimedStore(CoalescedOrderStore(OrderRepository(database))),
         CountedWorkflows(TemporalOrders(client, settings.ordering_task_queue), metrics),
         WorkflowOptions(
             cancel_window_seconds=settings.ordering_cancel_window_seconds,

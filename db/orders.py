@@ -12,7 +12,7 @@ from db.connection import connection, order_must_exist, retry_conflicts, transac
 from db.errors import OrderNotFoundError
 from db.order_inserts import insert_orders_and_items, results_by_ref
 from db.order_rows import ItemRow, NewOrder, OrderInsertResult, OrderRow, StatusRow
-from db.statements import to_utc_naive
+from db.statements import case_when, in_list, to_utc_naive
 from schemas.workflow_io import StatusChange
 
 REASON_LENGTH = 255
@@ -86,6 +86,27 @@ class OrderRepository:
             # Zero rows changed is also what an already-set id gives: look before failing.
             if not changed and await self._fetch_order(conn, "id", order_id) is None:
                 raise OrderNotFoundError(order_id)
+
+    async def set_workflow_ids(self, started: Sequence[tuple[int, str]]) -> list[bool]:
+        """`set_workflow_id` for many orders in one UPDATE; for each, whether its row exists."""
+        if not started:
+            return []
+        cases, values = case_when(started, "w")
+        placeholders, id_values = in_list([order_id for order_id, _ in started], "id")
+        async with connection(self._database) as conn:
+            changed = await conn.execute(
+                f"UPDATE orders SET temporal_workflow_id = CASE id {cases} END"
+                f" WHERE id IN ({placeholders})",
+                values | id_values,
+            )
+            if changed == len(id_values):
+                return [True] * len(started)
+            # Zero rows changed is also what an already-set id gives: look before failing.
+            found = await conn.fetch_all(
+                f"SELECT id FROM orders WHERE id IN ({placeholders})", id_values
+            )
+        present = {int(record["id"]) for record in found}
+        return [order_id in present for order_id, _ in started]
 
     async def find_by_ref(self, order_ref: str) -> OrderRow | None:
         async with connection(self._database) as conn:

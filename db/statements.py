@@ -45,6 +45,19 @@ def select_rows(
     return " UNION ALL ".join(selects), values
 
 
+def case_when(pairs: Sequence[tuple[object, object]], prefix: str) -> tuple[str, dict[str, object]]:
+    """`WHEN :p0_0 THEN :p0_1 WHEN :p1_0 THEN :p1_1` for a `CASE <column> ... END` that gives
+    each row its own value in one UPDATE, and the values bound to those names."""
+    if not pairs:
+        raise ValueError("a CASE needs at least one WHEN")
+    values: dict[str, object] = {}
+    whens: list[str] = []
+    for n, (match, result) in enumerate(pairs):
+        values |= {f"{prefix}{n}_0": match, f"{prefix}{n}_1": result}
+        whens.append(f"WHEN :{prefix}{n}_0 THEN :{prefix}{n}_1")
+    return " ".join(whens), values
+
+
 def in_list(items: Iterable[object], prefix: str) -> tuple[str, dict[str, object]]:
     """`:p0, :p1, :p2` for an `IN (...)` and the values bound to those names."""
     values = {f"{prefix}{i}": item for i, item in enumerate(items)}

@@ -27,7 +27,7 @@ import pytest_asyncio
 from asyncmy import errors as driver
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from db.statements import in_list, select_rows, values_rows
+from db.statements import case_when, in_list, select_rows, values_rows
 from schemas.workflow_io import QUERY_GET_ORDER_STATE, OrderWorkflowInput, OrderWorkflowState
 from tests.faults.oracle import Expected, check, describe
 from tests.harness import cancellation, order_placed
@@ -156,11 +156,12 @@ _CONSTANT_NAME = re.compile(r"_?[A-Z][A-Z0-9_]*")
 ALLOWED_IN_SQL = {
     "placeholders": "`:p0, :p1` names from db.statements.in_list/select_rows; values are bound",
     "rows": "`(:r0_0, :r0_1)` groups from db.statements.values_rows/select_rows; values bound",
+    "cases": "`WHEN :w0_0 THEN :w0_1` from db.statements.case_when; values are bound",
     "_ORDER_COLUMNS": "a constant list of column names",
     "_LOCK_NAME": "a constant SQL expression naming the migration lock",
     "where": "one of two constant conditions, picked by a column name written in the code",
 }
-PLACEHOLDER_HELPERS = frozenset({"in_list", "values_rows", "select_rows"})
+PLACEHOLDER_HELPERS = frozenset({"in_list", "values_rows", "select_rows", "case_when"})
 # Statements run as they are, and why their text is not input.
 ALLOWED_STATEMENTS = {
     ("migrate.py", "statement"): "a statement of a migration file shipped with the code",
@@ -385,6 +386,7 @@ def test_placeholder_helpers_never_write_a_value_into_the_sql() -> None:
         in_list(values, "p"),
         values_rows([values, values], "r"),
         select_rows([values], [f"c{n}" for n in range(len(values))], "s"),
+        case_when(list(zip(values, reversed(values), strict=True)), "w"),
     ]
 
     for sql, bound in built:

@@ -245,3 +245,25 @@ async def test_unknown_orders_are_not_found(orders: OrderRepository) -> None:
     assert await orders.get(123) is None
     assert await orders.items(123) == []
     assert await orders.status_history(123) == []
+
+
+async def test_workflow_ids_of_many_orders_are_set_in_one_update_and_a_missing_row_is_told(
+    orders: OrderRepository, database: databases.Database
+) -> None:
+    stored = await orders.insert_orders([new_order("w-1"), new_order("w-2"), new_order("w-3")])
+    first, second, third = (result.order_id for result in stored)
+    await orders.set_workflow_id(third, f"order-{third}")  # already set: still found
+
+    found = await orders.set_workflow_ids(
+        [(first, f"order-{first}"), (999_999, "order-999999"), (second, f"order-{second}"),
+         (third, f"order-{third}")]
+    )  # fmt: skip
+
+    assert found == [True, False, True, True]
+    rows = await database.fetch_all("SELECT id, temporal_workflow_id FROM orders ORDER BY id")
+    assert [(r["id"], r["temporal_workflow_id"]) for r in rows] == [
+        (first, f"order-{first}"),
+        (second, f"order-{second}"),
+        (third, f"order-{third}"),
+    ]
+    assert await orders.set_workflow_ids([]) == []
