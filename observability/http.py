@@ -6,16 +6,19 @@ proves that the loop doing the process's work is running, where a server thread 
 could not probe clients that belong to the loop. aiohttp's server runs on that loop, started by
 `web.AppRunner` and `web.TCPSite`, which leave SIGTERM and SIGINT to the processes; its
 maintained parser handles keep-alive, chunked bodies, size limits and malformed requests, and
-a handler's unexpected exception is logged (logger `aiohttp.server`) and answered with 500. The
-exposition format is prometheus-client's.
+a handler's unexpected exception is logged (logger `aiohttp.server`) and answered with 500,
+while a request it cannot parse is answered with 400 and logged as one warning. The exposition
+format is prometheus-client's.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -41,6 +44,24 @@ async def serve(app: web.Application, host: str, port: int, **settings: Any) -> 
         await runner.cleanup()
         raise
     return runner
+
+
+class _ClientErrorsInOneLine(logging.Filter):
+    """A request aiohttp cannot parse (too long, malformed) is the client's mistake, answered
+    with 400: logged as one warning, where aiohttp logs an error with a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= (error.code or 0) < 500:
+            record.msg = f"{record.getMessage()}: {error.code} {error.message}"
+            record.args = None
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_SERVER_LOG = logging.getLogger("aiohttp.server")
+_SERVER_LOG.addFilter(_ClientErrorsInOneLine())
 
 
 def bound_port(runner: web.AppRunner) -> int:

@@ -357,11 +357,17 @@ async def test_a_client_that_never_finishes_its_request_is_dropped() -> None:
     assert answer.status == 200
 
 
-async def test_an_oversized_request_is_refused_with_400() -> None:
-    async with serving() as port:
-        refused = await _raw(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n")
+async def test_an_oversized_request_is_refused_with_400_and_logged_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="aiohttp.server"):
+        async with serving() as port:
+            refused = await _raw(port, b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n")
 
     assert _status(refused) == 400
+    [record] = caplog.records
+    assert (record.levelname, record.exc_info) == ("WARNING", None)
+    assert "400" in record.getMessage()
 
 
 # Ports
