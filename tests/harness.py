@@ -173,3 +173,24 @@ class Publisher:
 def process_env(base: dict[str, str], **values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV"))}
     return {**env, **base, **values}
+
+
+@dataclass(frozen=True)
+class Run:
+    """How a command-line run ended: its exit code and what it wrote."""
+
+    code: int
+    out: str
+    err: str
+
+
+async def run_ops(env: dict[str, str], *args: str) -> Run:
+    """`python -m ops <args>` as an operator runs it, in the environment given."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ops", *args,
+        cwd=PROJECT_ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return Run(process.returncode, out.decode(), err.decode())

@@ -6,17 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.workflow_io import QUERY_GET_ORDER_STATE, OrderWorkflowState
-from tests.harness import cancellation, order_placed
+from tests.harness import Run, cancellation, order_placed, run_ops
 from tests.pipeline import Pipeline
-from tests.services import PROJECT_ROOT
 
 HAPPY_PATH = [
     "PENDING",
@@ -30,22 +27,8 @@ HAPPY_PATH = [
 CANCEL_WINDOW = {"ORDERING_CANCEL_WINDOW_SECONDS": "60"}
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
 async def ops(pipeline: Pipeline, *args: str) -> Run:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ops", *args,
-        cwd=PROJECT_ROOT, env=pipeline.processes.env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    run = Run(process.returncode, out.decode(), err.decode())
+    run = await run_ops(pipeline.processes.env, *args)
     assert "Traceback" not in run.err, run.err
     return run
 

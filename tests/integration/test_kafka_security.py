@@ -5,7 +5,6 @@ wrong protocol is refused, with one line saying which."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ from kafka_connection.access import KafkaAccessError, check_access
 from kafka_connection.client import client_options
 from kafka_connection.settings import KafkaSettings
 from tests.conftest import Topics
-from tests.harness import process_env
-from tests.services import PROJECT_ROOT, SecuredEndpoints
+from tests.harness import process_env, run_ops
+from tests.services import SecuredEndpoints
 
 
 def kafka_settings(
@@ -162,26 +161,14 @@ async def test_ops_reads_dead_letters_over_sasl_ssl_and_says_why_a_password_is_r
         KAFKA_SSL_CA_FILE=secured.ca_file,
         DLQ_TOPIC=topics.dlq,
     )
-    listed = await ops(env, "dead-letters", "list")
+    listed = await run_ops(env, "dead-letters", "list")
     wrong = {**env, "KAFKA_SASL_PASSWORD": "not-the-password-4711"}
-    refused = await ops(wrong, "dead-letters", "list")
+    refused = await run_ops(wrong, "dead-letters", "list")
 
-    assert (listed[0], listed[1].strip()) == (0, f"{topics.dlq}: 0 dead letter(s)")
-    code, _, err = refused
-    assert code == 2
-    assert err == (
+    assert (listed.code, listed.out.strip()) == (0, f"{topics.dlq}: 0 dead letter(s)")
+    assert refused.code == 2
+    assert refused.err == (
         f"ops: Kafka at {secured.kafka_sasl_ssl} refused the credentials of "
         f"KAFKA_SASL_USERNAME={secured.kafka_username} (SCRAM-SHA-512): "
         "check KAFKA_SASL_PASSWORD\n"
     )
-
-
-async def ops(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ops", *args,
-        cwd=PROJECT_ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()

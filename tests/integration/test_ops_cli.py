@@ -4,32 +4,13 @@ bad configuration each end in one clear line and the documented exit code."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from dataclasses import dataclass
 
 from tests.conftest import Topics
-from tests.harness import process_env
-from tests.services import PROJECT_ROOT, Endpoints
+from tests.harness import Run, process_env
+from tests.harness import run_ops as ops
+from tests.services import Endpoints
 
 SERVICE_VARIABLES = ("DATABASE_URL", "TEMPORAL_ADDRESS", "KAFKA_BOOTSTRAP_SERVERS")
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-async def ops(env: dict[str, str], *args: str) -> Run:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ops", *args,
-        cwd=PROJECT_ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return Run(process.returncode, out.decode(), err.decode())
 
 
 def services_env(endpoints: Endpoints, database_url: str, topics: Topics) -> dict[str, str]:
