@@ -8,7 +8,7 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import promql_parser
 import pytest
@@ -115,26 +115,27 @@ def _parse(expression: str) -> promql_parser.Expr:
     return promql_parser.parse(GRAFANA_VARIABLE.sub("1m", expression))
 
 
-def _selectors(tree: promql_parser.Expr) -> list[promql_parser.VectorSelector]:
-    found: list[promql_parser.VectorSelector] = []
+Node = TypeVar("Node", bound=promql_parser.Expr)
+
+
+def _nodes(tree: promql_parser.Expr, kind: type[Node]) -> list[Node]:
+    """Every node of the query of that kind, in walking order."""
+    found: list[Node] = []
 
     def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
+        if isinstance(node, kind):
             found.append(node)
 
     promql_parser.walk(tree, visit)
     return found
+
+
+def _selectors(tree: promql_parser.Expr) -> list[promql_parser.VectorSelector]:
+    return _nodes(tree, promql_parser.VectorSelector)
 
 
 def _aggregations(tree: promql_parser.Expr) -> list[promql_parser.AggregateExpr]:
-    found: list[promql_parser.AggregateExpr] = []
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.AggregateExpr):
-            found.append(node)
-
-    promql_parser.walk(tree, visit)
-    return found
+    return _nodes(tree, promql_parser.AggregateExpr)
 
 
 def expression_problems(expression: str, served: Series) -> list[str]:
