@@ -21,6 +21,7 @@ COPY observability/ observability/
 COPY ops/ ops/
 COPY temporal_connection/ temporal_connection/
 COPY kafka_connection/ kafka_connection/
+COPY tls_files/ tls_files/
 
 # With the tracing extra, so TRACING_ENABLED=true needs no other image.
 RUN pip install --no-cache-dir '.[tracing]' \

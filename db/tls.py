@@ -7,10 +7,15 @@ verifies the server's certificate and host name whatever the driver's defaults a
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 
 from pydantic import Field, FilePath, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
+
+from tls_files.checks import check_ca_file, check_key_pair
+
+# The key is unencrypted. Empty rather than none: with none, OpenSSL would ask for a password
+# on the terminal.
+NO_KEY_PASSWORD = ""
 
 
 class DatabaseTlsSettings(BaseSettings):
@@ -27,10 +32,7 @@ class DatabaseTlsSettings(BaseSettings):
     @classmethod
     def _database_ca_loads(cls, value: FilePath | None) -> FilePath | None:
         if value is not None:
-            try:
-                ssl.create_default_context(cafile=value)
-            except ssl.SSLError:
-                raise ValueError("DATABASE_TLS_CA_FILE holds no PEM certificate") from None
+            check_ca_file(value, "DATABASE_TLS_CA_FILE")
         return value
 
     @field_validator("database_tls_key_file")
@@ -44,13 +46,13 @@ class DatabaseTlsSettings(BaseSettings):
         if (value is None) != (certificate is None):
             raise ValueError("DATABASE_TLS_CERT_FILE and DATABASE_TLS_KEY_FILE go together")
         if certificate is not None and value is not None:
-            try:
-                _load_client_certificate(ssl.create_default_context(), certificate, value)
-            except ssl.SSLError:
-                raise ValueError(
-                    "DATABASE_TLS_CERT_FILE and DATABASE_TLS_KEY_FILE do not load together: "
-                    "not PEM, an encrypted key, or a key of another certificate"
-                ) from None
+            check_key_pair(
+                certificate,
+                value,
+                NO_KEY_PASSWORD,
+                refusal="DATABASE_TLS_CERT_FILE and DATABASE_TLS_KEY_FILE do not load together: "
+                "not PEM, an encrypted key, or a key of another certificate",
+            )
         return value
 
     @property
@@ -64,13 +66,7 @@ class DatabaseTlsSettings(BaseSettings):
             return None
         context = ssl.create_default_context(cafile=self.database_tls_ca_file)
         if self.database_tls_cert_file is not None and self.database_tls_key_file is not None:
-            _load_client_certificate(
-                context, self.database_tls_cert_file, self.database_tls_key_file
+            context.load_cert_chain(
+                self.database_tls_cert_file, self.database_tls_key_file, NO_KEY_PASSWORD
             )
         return context
-
-
-def _load_client_certificate(context: ssl.SSLContext, certificate: Path, key: Path) -> None:
-    # An empty password rather than none: with none, OpenSSL would ask for an encrypted
-    # key's password on the terminal.
-    context.load_cert_chain(certificate, key, password="")

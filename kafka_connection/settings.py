@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ssl
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
+
+from tls_files.checks import check_ca_file, check_key_pair
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -69,10 +69,7 @@ class KafkaSettings(BaseSettings):
     @classmethod
     def _kafka_ca_loads(cls, value: FilePath | None) -> FilePath | None:
         if value is not None:
-            try:
-                ssl.create_default_context(cafile=value)
-            except ssl.SSLError:
-                raise ValueError("KAFKA_SSL_CA_FILE holds no PEM certificate") from None
+            check_ca_file(value, "KAFKA_SSL_CA_FILE")
         return value
 
     @field_validator("kafka_ssl_key_file")
@@ -91,7 +88,13 @@ class KafkaSettings(BaseSettings):
         if value is None and password is not None:
             raise ValueError("KAFKA_SSL_KEY_PASSWORD needs KAFKA_SSL_KEY_FILE")
         if value is not None:
-            _check_key_pair(certificate, value, password)
+            check_key_pair(
+                certificate,
+                value,
+                "" if password is None else password.get_secret_value(),
+                refusal="KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE do not load together: not "
+                "PEM, a key of another certificate, or a wrong or missing KAFKA_SSL_KEY_PASSWORD",
+            )
         return value
 
     @property
@@ -101,19 +104,3 @@ class KafkaSettings(BaseSettings):
     @property
     def kafka_sasl_on(self) -> bool:
         return self.kafka_security_protocol in SASL_PROTOCOLS
-
-
-def _check_key_pair(certificate: Path, key: Path, password: SecretStr | None) -> None:
-    """Refuse a key that is not the certificate's, or that its password does not open.
-
-    An empty password rather than none: with none, OpenSSL would ask for one on the terminal.
-    """
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
-            certificate, key, "" if password is None else password.get_secret_value()
-        )
-    except ssl.SSLError:
-        raise ValueError(
-            "KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE do not load together: not PEM, "
-            "a key of another certificate, or a wrong or missing KAFKA_SSL_KEY_PASSWORD"
-        ) from None
