@@ -42,11 +42,17 @@ def up(config: StackConfig) -> None:
         argv += ["--search-attribute", attribute]
     temporal.spawn(argv)
     wait_for_port(temporal, config.host, config.temporal_port, timeout=90)
-
-    def healthy() -> bool:
-        check = [binary(), "operator", "namespace", "describe", "--address",
-                 config.temporal_address, "--namespace", config.namespace]  # fmt: skip
-        return subprocess.run(check, capture_output=True, check=False).returncode == 0
-
-    if not wait_until(healthy, 60, interval=0.5):
+    address, namespace = config.temporal_address, config.namespace
+    if not wait_until(lambda: serves_namespace(address, namespace), 60, interval=0.5):
         raise StackError(f"temporal did not serve namespace {config.namespace}")
+
+
+def serves_namespace(address: str, namespace: str) -> bool:
+    """Whether the frontend at `address` answers gRPC and knows `namespace`: an open port alone
+    says neither (a container's published port accepts before the server listens)."""
+    check = [binary(), "operator", "namespace", "describe", "--address", address,
+             "--namespace", namespace]  # fmt: skip
+    try:
+        return subprocess.run(check, capture_output=True, check=False, timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
