@@ -30,10 +30,13 @@ pytest_plugins = ["tests.pipeline"]
 
 
 @pytest.fixture(scope="session")
-def endpoints() -> Endpoints:
+def endpoints(request: pytest.FixtureRequest) -> Endpoints:
     """The real Kafka, MariaDB and Temporal; a missing service fails the run in CI."""
+    needs_secured = any(
+        "secured" in getattr(item, "fixturenames", ()) for item in request.session.items
+    )
     try:
-        return discover()
+        return discover(secured=needs_secured)
     except ServicesUnavailableError as error:
         if IN_CI:
             pytest.fail(f"services unavailable in CI: {error}")

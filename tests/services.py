@@ -3,6 +3,8 @@
 In order: services named by environment variables; else testcontainers, when a Docker engine
 answers; else the project's local stack (`python -m devstack up`, idempotent, so a stack that
 is already up is reused). `TESTS_SERVICES=local` or `=docker` forces one of the last two.
+Only the local stack serves Kafka's SASL listeners and a TLS-only MySQL user, so a session with
+tests that need them uses it rather than Docker: all its tests then share one set of servers.
 """
 
 from __future__ import annotations
@@ -141,11 +143,13 @@ def _check_answers(address: str) -> None:
         ) from None
 
 
-def discover() -> Endpoints:
+def discover(*, secured: bool = False) -> Endpoints:
+    """The services for this session; `secured` when some of its tests need the secured
+    endpoints, which Docker's services lack."""
     found = _from_env(dict(os.environ))
     if found is not None:
         return found
     choice = os.environ.get("TESTS_SERVICES", "auto")
-    if choice == "docker" or (choice == "auto" and _docker_answers()):
+    if choice == "docker" or (choice == "auto" and not secured and _docker_answers()):
         return _testcontainers()
     return _local_stack()
