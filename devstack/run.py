@@ -141,6 +141,11 @@ async def _watch(
           + (f"; still open: {sorted(missing)}" if missing else ""))  # fmt: skip
 
 
+def _workflows_page(env: dict[str, str]) -> str:
+    ui = env.get("TEMPORAL_UI_URL", "http://localhost:8233")
+    return f"{ui}/namespaces/{env.get('TEMPORAL_NAMESPACE', 'ordering-system')}/workflows"
+
+
 def main() -> int:
     env = {**os.environ}
     env.setdefault("ORDERING_CANCEL_WINDOW_SECONDS", "5")
@@ -154,12 +159,10 @@ def main() -> int:
                                               stdout=log, stderr=subprocess.STDOUT,
                                               start_new_session=True))  # fmt: skip
         print(f"run: started {name} (pid {processes[-1].pid}, log .devstack/logs/{name}.log)")
+    print(f"run: Temporal UI {_workflows_page(env)}\n", flush=True)
     try:
         asyncio.run(publish_and_watch(env))
-        print(
-            f"\nTemporal UI: {env.get('TEMPORAL_UI_URL', 'http://localhost:8233')}"
-            f"/namespaces/{env.get('TEMPORAL_NAMESPACE', 'ordering-system')}/workflows"
-        )
+        print(f"\nTemporal UI: {_workflows_page(env)}")
         print("run: worker and consumer keep running; Ctrl-C stops them")
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
