@@ -121,6 +121,7 @@ async def _watch(
     deadline: float,
 ) -> None:
     trail: dict[str, list[str]] = {ref: [] for ref in refs}
+    seen: set[str] = set()  # a publish retried by its activity repeats the event and its id
     done: set[str] = set()
     while done != refs and time.monotonic() < deadline:
         batch = await watcher.getmany(timeout_ms=500)
@@ -128,8 +129,9 @@ async def _watch(
             for record in records:
                 event = json.loads(record.value)
                 ref = event["order_ref"]
-                if ref not in trail:
+                if ref not in trail or event["event_id"] in seen:
                     continue
+                seen.add(event["event_id"])
                 trail[ref].append(event["status"])
                 reason = f" ({event['reason']})" if event.get("reason") else ""
                 print(f"  {ref:18} {' → '.join(trail[ref])}{reason}", flush=True)
