@@ -26,9 +26,14 @@ def binary() -> str:
 
 
 def up(config: StackConfig) -> None:
+    """The server, its namespace served, and its UI answering: `make run` points people there."""
     temporal = part(config)
-    if temporal.running_pid() is not None:
-        return
+    if temporal.running_pid() is None:
+        _start(config, temporal)
+    wait_for_port(temporal, config.host, config.temporal_ui_port, timeout=60)
+
+
+def _start(config: StackConfig, temporal: Part) -> None:
     temporal.home.mkdir(parents=True, exist_ok=True)
     argv = [
         binary(), "server", "start-dev",

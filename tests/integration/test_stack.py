@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from devstack.processes import port_open
 from tests.conftest import Topics
 from tests.integration.greeting_workflow import StackGreeting
 from tests.services import PROJECT_ROOT, Endpoints
@@ -101,6 +102,7 @@ def test_stack_up_twice_reuses_the_running_parts_and_down_leaves_nothing_behind(
     try:
         first = _devstack("up", second_stack_env)
         assert first.returncode == 0, first.stderr
+        assert port_open("127.0.0.1", 28233), "the Temporal UI does not answer after `up`"
         pids = _stack_pids(root)
         second = _devstack("up", second_stack_env)
         assert second.returncode == 0, second.stderr
