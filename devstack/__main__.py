@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from devstack import kafka, mariadb, temporal, tls
-from devstack.config import CONTRACT_TOPICS, StackConfig
+from devstack.config import StackConfig
 from devstack.processes import Part, StackError, port_open
 from devstack.topics import ensure_topics
 
@@ -31,7 +31,8 @@ def up(config: StackConfig) -> None:
     for name, start in (("kafka", kafka.up), ("mariadb", mariadb.up), ("temporal", temporal.up)):
         print(f"stack: {name} …", flush=True)
         start(config)
-    asyncio.run(ensure_topics(config.kafka_bootstrap, CONTRACT_TOPICS, config.partitions))
+    asyncio.run(ensure_topics(config.kafka_bootstrap, config.topics, config.partitions))
+    print(f"stack: topics {', '.join(config.topics)} ({config.partitions} partitions when new)")
     env_file = config.root / "env"
     env_file.write_text(config.env_lines())
     print(f"stack: up in {time.monotonic() - started:.1f}s; endpoints in {env_file}")

@@ -6,10 +6,26 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from devstack.tls import Certificates
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
 
-CONTRACT_TOPICS = (ORDERS_TOPIC, STATUS_TOPIC, DLQ_TOPIC)
+
+class TopicNames(BaseSettings):
+    """The contract's topics under the names the consumer and the worker will read: the same
+    variables, from the environment or the project's `.env`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    orders_topic: str = ORDERS_TOPIC
+    status_topic: str = STATUS_TOPIC
+    dlq_topic: str = DLQ_TOPIC
+
+    @classmethod
+    def read(cls, project_root: Path) -> tuple[str, ...]:
+        names = cls(_env_file=project_root / ".env")
+        return (names.orders_topic, names.status_topic, names.dlq_topic)
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,7 @@ class StackConfig:
     db_password: str = "ordering"
     db_tls_user: str = "ordering_tls"  # REQUIRE SSL: refused over a plain connection
     namespace: str = "ordering-system"
+    topics: tuple[str, ...] = (ORDERS_TOPIC, STATUS_TOPIC, DLQ_TOPIC)
     partitions: int = 3
 
     @classmethod
@@ -50,6 +67,7 @@ class StackConfig:
             temporal_port=int(env.get("DEVSTACK_TEMPORAL_PORT", "17233")),
             temporal_ui_port=int(env.get("DEVSTACK_TEMPORAL_UI_PORT", "18233")),
             namespace=env.get("TEMPORAL_NAMESPACE", "ordering-system"),
+            topics=TopicNames.read(project_root),
             partitions=int(env.get("DEVSTACK_PARTITIONS", "3")),
         )
 

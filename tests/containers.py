@@ -1,17 +1,22 @@
 """The same services from Docker images through testcontainers, where a Docker engine runs.
 
 MySQL is reached as root: each test creates a database of its own, which the image's
-`MYSQL_USER`, granted its one database only, may not.
+`MYSQL_USER`, granted its one database only, may not. The contract's topics are created as the
+local stack creates them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from devstack.config import StackConfig
 from devstack.processes import wait_until
 from devstack.temporal import serves_namespace
-from tests.services import Endpoints, ServicesUnavailableError
+from devstack.topics import ensure_topics
+from tests.services import PROJECT_ROOT, Endpoints, ServicesUnavailableError
 
 MYSQL_ROOT_PASSWORD = "root"
 DATABASE = "ordering_system"
@@ -50,6 +55,13 @@ def _wait_for_temporal(address: str, timeout: float = 120.0) -> None:
         raise TimeoutError(f"Temporal at {address} did not serve {NAMESPACE} in {timeout:.0f}s")
 
 
+def _create_topics(bootstrap: str) -> None:
+    config = StackConfig.from_env(PROJECT_ROOT)
+    topics = ensure_topics(bootstrap, config.topics, config.partitions)
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own: pytest-asyncio keeps the main one
+        pool.submit(asyncio.run, topics).result()
+
+
 def start_containers() -> Endpoints:
     try:
         docker_container, kafka_container, mysql_container = _container_classes()
@@ -62,6 +74,7 @@ def start_containers() -> Endpoints:
             )
         )
         kafka = _started(kafka_container("confluentinc/cp-kafka:7.6.0").with_kraft())
+        _create_topics(kafka.get_bootstrap_server())
         temporal = _started(
             docker_container("temporalio/temporal:1.3.0")
             .with_command(TEMPORAL_COMMAND)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import databases
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from devstack.config import StackConfig
 from devstack.processes import port_open
+from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
 from tests.conftest import Topics
 from tests.integration.greeting_workflow import StackGreeting
 from tests.services import PROJECT_ROOT, Endpoints
@@ -63,6 +69,25 @@ async def test_a_trivial_workflow_runs_on_temporal(
     assert result == "hello stack"
 
 
+async def _partitions(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
+    """Each existing topic's partition count; a missing topic is left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
+
+
+async def test_the_stack_serves_the_contract_topics_with_the_configured_partitions(
+    endpoints: Endpoints,
+) -> None:
+    config = StackConfig.from_env(PROJECT_ROOT)
+    found = await _partitions(endpoints.kafka_bootstrap, config.topics)
+    assert found == dict.fromkeys(config.topics, config.partitions)
+
+
 def _devstack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devstack", command],
@@ -72,6 +97,13 @@ def _devstack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[
 
 def _stack_pids(root: Path) -> list[int]:
     return [int((root / part / "pid").read_text()) for part in ("kafka", "mysql", "temporal")]
+
+
+SECOND_STACK_TOPICS = {
+    "ORDERS_TOPIC": "second.orders",
+    "STATUS_TOPIC": "second.status",
+    "DLQ_TOPIC": "second.orders.dlq",
+}
 
 
 @pytest.fixture
@@ -92,6 +124,7 @@ def second_stack_env(tmp_path: Path) -> dict[str, str]:
         "DEVSTACK_MYSQL_PORT": "23306",
         "DEVSTACK_TEMPORAL_PORT": "27233",
         "DEVSTACK_TEMPORAL_UI_PORT": "28233",
+        **SECOND_STACK_TOPICS,
     }
 
 
@@ -103,6 +136,10 @@ def test_stack_up_twice_reuses_the_running_parts_and_down_leaves_nothing_behind(
         first = _devstack("up", second_stack_env)
         assert first.returncode == 0, first.stderr
         assert port_open("127.0.0.1", 28233), "the Temporal UI does not answer after `up`"
+        asked = [*SECOND_STACK_TOPICS.values(), ORDERS_TOPIC, STATUS_TOPIC, DLQ_TOPIC]
+        with ThreadPoolExecutor(1) as pool:  # a loop of its own, beside the session's
+            created = pool.submit(asyncio.run, _partitions("127.0.0.1:29192", asked)).result()
+        assert created == dict.fromkeys(SECOND_STACK_TOPICS.values(), 3)
         pids = _stack_pids(root)
         second = _devstack("up", second_stack_env)
         assert second.returncode == 0, second.stderr
