@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+
+from schemas.topics import HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC
 from tests.harness import cancellation, order_placed
 from tests.pipeline import Pipeline
 
@@ -16,6 +21,29 @@ HAPPY_PATH = [
     "CONFIRMED",
     "COMPLETED",
 ]
+
+
+async def publish_noting_position(pipeline: Pipeline, value: bytes, key: bytes) -> RecordMetadata:
+    """Publish one record to the orders topic and return where the broker stored it."""
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.endpoints.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        metadata: RecordMetadata = await producer.send_and_wait(
+            pipeline.topics.orders, value, key=key
+        )
+        return metadata
+    finally:
+        await producer.stop()
+
+
+def source_position(dead_letter: Any) -> tuple[str, int, int]:
+    """The topic, partition and offset a dead letter's headers say it was read from."""
+    headers = {name: value.decode() for name, value in dead_letter.headers}
+    return (
+        headers[HEADER_SOURCE_TOPIC],
+        int(headers[HEADER_SOURCE_PARTITION]),
+        int(headers[HEADER_SOURCE_OFFSET]),
+    )
 
 
 async def test_orders_come_out_as_rows_workflows_and_status_events(pipeline: Pipeline) -> None:
@@ -112,8 +140,8 @@ async def test_poison_and_conflicting_messages_go_to_the_dead_letter_topic_and_w
     pipeline.processes.start("consumer")
     first = order_placed("e2e-first", [(1, 1, "19.99")])
     await pipeline.publish.event(first)
-    await pipeline.publish.raw(b"{not json", b"e2e-poison")
-    await pipeline.publish.raw(b"\xff\xfe", b"e2e-poison")
+    not_json = await publish_noting_position(pipeline, b"{not json", b"e2e-poison")
+    not_utf8 = await publish_noting_position(pipeline, b"\xff\xfe", b"e2e-poison")
     conflicting = order_placed("e2e-first", [(1, 5, "19.99")])
     await pipeline.publish.event(conflicting)
     await pipeline.publish.event(order_placed("e2e-wrong-key", [(1, 1, "19.99")]), key="other")
@@ -131,6 +159,12 @@ async def test_poison_and_conflicting_messages_go_to_the_dead_letter_topic_and_w
     by_reason = {dict(r.headers)["dlq.reason"].decode(): r for r in dead}
     assert by_reason["not_json"].value == b"{not json"
     assert by_reason["not_json"].key == b"e2e-poison"
+    for reason, published in [("not_json", not_json), ("not_utf8", not_utf8)]:
+        assert source_position(by_reason[reason]) == (
+            pipeline.topics.orders,
+            published.partition,
+            published.offset,
+        ), reason
     headers = dict(by_reason["conflicting_duplicate"].headers)
     assert headers["dlq.source.topic"].decode() == pipeline.topics.orders
     assert b"ada@example.com" not in b"".join(v for r in dead for _, v in r.headers)
