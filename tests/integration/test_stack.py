@@ -144,6 +144,7 @@ def test_stack_up_twice_reuses_the_running_parts_and_down_leaves_nothing_behind(
         second = _devstack("up", second_stack_env)
         assert second.returncode == 0, second.stderr
         assert _stack_pids(root) == pids
+        assert set(pids) <= set(_processes_naming(root.resolve()))
         written = (root / "env").read_text()
         assert "export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:29192" in written
         assert "export DEVSTACK_KAFKA_SASL_SSL_BOOTSTRAP=127.0.0.1:29194" in written
@@ -154,6 +155,7 @@ def test_stack_up_twice_reuses_the_running_parts_and_down_leaves_nothing_behind(
     assert down.returncode == 0, down.stderr
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or _is_zombie(pid), f"pid {pid} still runs"
+    assert _processes_naming(root.resolve()) == {}, "processes of the stopped stack still run"
     after = _devstack("status", second_stack_env)
     assert after.returncode == 1
     assert after.stdout.count("stopped") == 3
@@ -164,3 +166,17 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def _processes_naming(directory: Path) -> dict[int, str]:
+    """Every live process whose command line names `directory`, by pid: a child the stack's
+    servers started has no pid file of its own."""
+    found: dict[int, str] = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes()
+        except OSError:  # it has ended since the listing
+            continue
+        if str(directory).encode() in words:
+            found[int(cmdline.parent.name)] = words.replace(b"\0", b" ").decode(errors="replace")
+    return found
