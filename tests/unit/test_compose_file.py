@@ -158,6 +158,25 @@ def test_stack_has_every_service_the_readme_lists(services: dict[str, Service]) 
     assert services.keys() >= STACK, f"missing: {sorted(STACK - services.keys())}"
 
 
+def _image(service: Service) -> tuple[str, str]:
+    """Repository and tag, any `${NAME:-default}` read as its default."""
+    repository, _, tag = _with_defaults(str(service["image"])).partition(":")
+    return repository, tag
+
+
+def test_mysql_runs_the_mysql_8_0_image(services: dict[str, Service]) -> None:
+    assert _image(services["mysql"]) == ("mysql", "8.0")
+
+
+@pytest.mark.parametrize("service", ["kafka", "kafka-init"])
+def test_kafka_runs_the_official_apache_kafka_4_image(
+    services: dict[str, Service], service: str
+) -> None:
+    repository, tag = _image(services[service])
+    assert repository == "apache/kafka"
+    assert tag.split(".")[0] == "4"
+
+
 def test_temporal_ui_is_published_on_host_port_8081(services: dict[str, Service]) -> None:
     assert _published(services["temporal-ui"]) == {"8081": "8080"}
     assert _environment(services["temporal-ui"])["TEMPORAL_ADDRESS"] == "temporal:7233"
