@@ -38,7 +38,8 @@ _INPUT_FREE_KINDS = frozenset(
         "int_type", "int_from_float", "int_parsing", "bool_type", "literal_error", "enum",
         "greater_than", "greater_than_equal", "less_than", "less_than_equal",
         "too_short", "too_long", "datetime_type", "datetime_parsing",
-        "datetime_from_date_parsing", "timezone_aware", "union_tag_not_found",
+        "datetime_from_date_parsing", "timezone_aware", "datetime_out_of_range",
+        "union_tag_not_found",
         "money_type", "money_format", "email_invalid",
     }
 )  # fmt: skip

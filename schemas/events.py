@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -80,6 +82,24 @@ def _check_email(value: object, handler: ValidatorFunctionWrapHandler) -> Any:
         raise PydanticCustomError("email_invalid", "Value is not a valid email address") from None
 
 
+# MySQL's DATETIME holds the years 1000 to 9999. An offset can carry a moment that reads in
+# range (9999-12-31T23:00:00-05:00) out of it once stored as UTC.
+def _check_storable(moment: datetime) -> datetime:
+    try:
+        in_range = moment.astimezone(UTC).year >= 1000
+    except OverflowError:  # past the end of year 9999 in UTC
+        in_range = False
+    if not in_range:
+        raise PydanticCustomError(
+            "datetime_out_of_range", "Datetime must fall between the years 1000 and 9999 in UTC"
+        )
+    return moment
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_check_storable)]
+"""A moment with its offset whose UTC time a DATETIME column can store."""
+
+
 CustomerEmail = Annotated[EmailStr, Field(max_length=254), WrapValidator(_check_email)]
 OrderRef = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
@@ -120,7 +140,7 @@ class OrderPlaced(_WireModel):
     event_id: EventId
     event_type: Literal["OrderPlaced"]
     schema_version: Literal[1]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     order: OrderDetails
 
     @property
@@ -134,7 +154,7 @@ class OrderCancellationRequested(_WireModel):
     event_id: EventId
     event_type: Literal["OrderCancellationRequested"]
     schema_version: Literal[1]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     order_ref: OrderRef
     reason: Annotated[str, Field(max_length=500)] = ""
 

@@ -128,6 +128,8 @@ CASES: list[tuple[str, Callable[[str], bytes | None], str]] = [
     ("zero-width-email", with_("order.customer_email", f"{PLANTED}\u200b@example.com"),
      "schema_violation"),
     ("naive-occurred-at", with_("occurred_at", "2026-11-26T12:00:00"), "schema_violation"),
+    ("occurred-at-past-9999-in-utc", with_("occurred_at", "9999-12-31T23:00:00-05:00"),
+     "schema_violation"),
     ("token-over-128", with_("order.payment.token", PLANTED_TOKEN * 10), "schema_violation"),
     ("101-items", with_("order.items", [ITEM] * 101), "schema_violation"),
     ("10000-items", with_("order.items", [ITEM] * 10_000), "too_large"),

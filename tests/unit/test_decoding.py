@@ -178,6 +178,12 @@ BAD_INPUTS = [
                  id="naive-occurred-at"),
     pytest.param(KEY, placed_with("occurred_at", "yesterday"), "schema_violation",
                  id="occurred-at-not-a-time"),
+    pytest.param(KEY, placed_with("occurred_at", "9999-12-31T23:00:00-05:00"),
+                 "schema_violation", id="occurred-at-past-year-9999-in-utc"),
+    pytest.param(KEY, placed_with("occurred_at", "0001-01-01T00:30:00+01:00"),
+                 "schema_violation", id="occurred-at-before-year-1-in-utc"),
+    pytest.param(KEY, encoded({**cancellation(), "occurred_at": "0999-12-31T23:59:59Z"}),
+                 "schema_violation", id="cancellation-occurred-at-before-year-1000"),
     pytest.param(KEY, encoded({**cancellation(), "reason": "r" * 501}), "schema_violation",
                  id="cancellation-reason-over-500"),
     pytest.param(KEY, encoded({**cancellation(), "order_ref": None}), "schema_violation",
@@ -281,6 +287,11 @@ def test_rejection_message_never_quotes_the_input(value: bytes, planted: str) ->
         ),
         pytest.param(
             placed_without("order.payment"), "order.payment: Field required", id="missing"
+        ),
+        pytest.param(
+            placed_with("occurred_at", "9999-12-31T23:00:00-05:00"),
+            "occurred_at: Datetime must fall between the years 1000 and 9999 in UTC",
+            id="occurred-at-out-of-range",
         ),
         pytest.param(
             placed_with("order", {}),
