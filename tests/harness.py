@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 
 from tests.services import PROJECT_ROOT
 
@@ -166,8 +167,12 @@ class Publisher:
 
     async def raw(
         self, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None
-    ) -> None:
-        await self._producer.send_and_wait(self._topic, value, key=key, headers=headers)
+    ) -> RecordMetadata:
+        """Publish one record; where the broker stored it (topic, partition, offset)."""
+        metadata: RecordMetadata = await self._producer.send_and_wait(
+            self._topic, value, key=key, headers=headers
+        )
+        return metadata
 
 
 def process_env(base: dict[str, str], **values: str) -> dict[str, str]:

@@ -6,9 +6,6 @@ import asyncio
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.structs import RecordMetadata
-
 from schemas.topics import HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC
 from tests.harness import cancellation, order_placed
 from tests.pipeline import Pipeline
@@ -21,19 +18,6 @@ HAPPY_PATH = [
     "CONFIRMED",
     "COMPLETED",
 ]
-
-
-async def publish_noting_position(pipeline: Pipeline, value: bytes, key: bytes) -> RecordMetadata:
-    """Publish one record to the orders topic and return where the broker stored it."""
-    producer = AIOKafkaProducer(bootstrap_servers=pipeline.endpoints.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        metadata: RecordMetadata = await producer.send_and_wait(
-            pipeline.topics.orders, value, key=key
-        )
-        return metadata
-    finally:
-        await producer.stop()
 
 
 def source_position(dead_letter: Any) -> tuple[str, int, int]:
@@ -140,8 +124,8 @@ async def test_poison_and_conflicting_messages_go_to_the_dead_letter_topic_and_w
     pipeline.processes.start("consumer")
     first = order_placed("e2e-first", [(1, 1, "19.99")])
     await pipeline.publish.event(first)
-    not_json = await publish_noting_position(pipeline, b"{not json", b"e2e-poison")
-    not_utf8 = await publish_noting_position(pipeline, b"\xff\xfe", b"e2e-poison")
+    not_json = await pipeline.publish.raw(b"{not json", b"e2e-poison")
+    not_utf8 = await pipeline.publish.raw(b"\xff\xfe", b"e2e-poison")
     conflicting = order_placed("e2e-first", [(1, 5, "19.99")])
     await pipeline.publish.event(conflicting)
     await pipeline.publish.event(order_placed("e2e-wrong-key", [(1, 1, "19.99")]), key="other")
