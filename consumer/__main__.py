@@ -86,6 +86,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
             activity_initial_interval_seconds=settings.ordering_activity_initial_interval_seconds,
         ),
         settings.max_message_bytes,
+        settings.accepted_currencies,
     )
     loop = ConsumeLoop(
         consumer,

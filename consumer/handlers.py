@@ -61,11 +61,13 @@ class OrderEventHandler:
         workflows: OrderWorkflows,
         options: WorkflowOptions,
         max_message_bytes: int,
+        accepted_currencies: frozenset[str] = frozenset({"USD"}),
     ) -> None:
         self._store = store
         self._workflows = workflows
         self._options = options
         self._max_bytes = max_message_bytes
+        self._currencies = accepted_currencies
 
     async def handle(self, key: bytes | None, value: bytes | None) -> Outcome:
         """Handle one record; `EventRejected` means dead-letter it, `TransientError` retry it."""
@@ -78,6 +80,12 @@ class OrderEventHandler:
             raise TransientError(f"MySQL unavailable: {error}") from error
 
     async def _place(self, event: OrderPlaced) -> Outcome:
+        if event.order.currency not in self._currencies:
+            # Catalogue prices carry no currency of their own: they are in the accepted ones.
+            raise EventRejected(
+                "unsupported_currency",
+                f"Currency is not one this system accepts ({', '.join(sorted(self._currencies))})",
+            )
         fingerprint = order_content_fingerprint(event.order)
         stored = await self._store.insert_order(_new_order(event, fingerprint))
         log_extra = {"order_ref": event.order.order_ref, "order_id": stored.order_id}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from db.connection import DatabaseUrl
 from db.tls import DatabaseTlsSettings
@@ -27,6 +28,8 @@ class ConsumerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, Tra
     ordering_task_queue: str = TASK_QUEUE
 
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # ISO 4217 codes, comma-separated; orders in any other currency are dead-lettered.
+    accepted_currencies: Annotated[frozenset[str], NoDecode] = frozenset({"USD"})
     max_batch_records: int = Field(default=500, ge=1)
     max_concurrency: int = Field(default=32, ge=1)
     retry_initial_seconds: float = Field(default=0.5, gt=0)
@@ -51,3 +54,13 @@ class ConsumerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, Tra
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "json"
+
+    @field_validator("accepted_currencies", mode="before")
+    @classmethod
+    def _currency_codes(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        codes = frozenset(code.strip() for code in value.split(",") if code.strip())
+        if not codes or any(re.fullmatch(r"[A-Z]{3}", code) is None for code in codes):
+            raise ValueError("must be comma-separated three-letter ISO 4217 codes, such as USD,EUR")
+        return codes

@@ -122,6 +122,7 @@ CASES: list[tuple[str, Callable[[str], bytes | None], str]] = [
      "schema_violation"),
     ("currency-lowercase", with_("order.currency", "usd"), "schema_violation"),
     ("currency-symbol", with_("order.currency", "US$"), "schema_violation"),
+    ("currency-unknown", with_("order.currency", "ZZZ"), "unsupported_currency"),
     ("unknown-event-type", with_("event_type", "OrderShipped"), "unknown_event_type"),
     ("schema-version-2", with_("schema_version", 2), "unsupported_schema_version"),
     ("bad-email", with_("order.customer_email", f"{PLANTED}@@example.com"), "schema_violation"),

@@ -322,3 +322,29 @@ async def test_a_message_over_the_size_limit_is_rejected_before_it_is_read(
 
     assert rejected.value.reason == "too_large"
     assert store.rows == {}
+
+
+async def test_an_order_in_a_currency_not_accepted_is_rejected_naming_the_accepted_ones(
+    handler: OrderEventHandler, store: FakeOrderStore, workflows: FakeOrderWorkflows
+) -> None:
+    with pytest.raises(EventRejected) as rejected:
+        await handler.handle(KEY, placed(currency="ZZZ"))
+
+    assert rejected.value.reason == "unsupported_currency"
+    assert rejected.value.message == "Currency is not one this system accepts (USD)"
+    assert store.rows == {}
+    assert workflows.started == []
+
+
+async def test_a_currency_added_to_the_accepted_ones_is_taken(
+    store: FakeOrderStore, workflows: FakeOrderWorkflows
+) -> None:
+    euro_too = OrderEventHandler(
+        store, workflows, OPTIONS, max_message_bytes=65536,
+        accepted_currencies=frozenset({"USD", "EUR"}),
+    )  # fmt: skip
+
+    await euro_too.handle(KEY, placed(currency="EUR"))
+
+    assert [row.currency for row in store.rows.values()] == ["EUR"]
+    assert len(workflows.started) == 1
