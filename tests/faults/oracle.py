@@ -131,10 +131,9 @@ async def _check_stock(pipeline: Pipeline, rows: dict[str, dict[str, Any]]) -> l
 
 async def _check_money(pipeline: Pipeline, rows: dict[str, dict[str, Any]]) -> list[str]:
     problems = []
-    payments = {
-        int(p._mapping["order_id"]): p._mapping["status"]
-        for p in await pipeline.database.fetch_all("SELECT order_id, status FROM payments")
-    }
+    payment_rows = await pipeline.database.fetch_all("SELECT order_id, status FROM payments")
+    payments = {int(p._mapping["order_id"]): p._mapping["status"] for p in payment_rows}
+    captures = Counter(int(p._mapping["order_id"]) for p in payment_rows)
     notices = Counter(
         int(n._mapping["order_id"])
         for n in await pipeline.database.fetch_all("SELECT order_id FROM notifications")
@@ -147,6 +146,8 @@ async def _check_money(pipeline: Pipeline, rows: dict[str, dict[str, Any]]) -> l
             )
         if row["status"] in {"FAILED", "CANCELLED"} and payment not in (None, "REFUNDED"):
             problems.append(f"{ref}: {row['status']} but payment still {payment}")
+        if captures[row["id"]] > 1:
+            problems.append(f"{ref}: {captures[row['id']]} capture rows")
         if notices[row["id"]] > 1:
             problems.append(f"{ref}: {notices[row['id']]} confirmations")
     return problems
