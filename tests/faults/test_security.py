@@ -4,19 +4,22 @@
   still there afterwards.
 - A static check over `db/*.py`: SQL text is built from literals, code constants and generated
   `:name` placeholders only; values are always bound.
-- With a distinctive database password and payment token, at LOG_LEVEL=INFO and =DEBUG,
-  neither the consumer's nor the worker's log ever shows them, nor does the message of a
-  start-up refused for a wrong password.
+- With a distinctive database password, payment token and customer email, at LOG_LEVEL=INFO
+  and =DEBUG, neither the consumer's nor the worker's log ever shows them, nor does the message
+  of a start-up refused for a wrong password, nor any failure in a declined order's workflow
+  history.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import base64
+import json
 import re
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -397,6 +400,7 @@ def test_placeholder_helpers_never_write_a_value_into_the_sql() -> None:
 # --- secrets never in a log or an error -----------------------------------------------------
 
 SECRET_TOKEN = f"tok_Secret{uuid.uuid4().hex[:10]}Token"
+SECRET_EMAIL = f"ada.secret{uuid.uuid4().hex[:10]}@example.com"
 
 
 @dataclass(frozen=True)
@@ -461,6 +465,7 @@ async def test_the_database_password_and_payment_tokens_never_reach_a_log_at_any
                                  LOG_LEVEL=level)  # fmt: skip
     await pipeline.publish.event(order_placed("secret-ok", [(1, 1, "19.99")], token=SECRET_TOKEN))
     over_limit = order_placed("secret-declined", [(1, 501, "19.99")], token=SECRET_TOKEN)
+    over_limit["order"]["customer_email"] = SECRET_EMAIL
     await pipeline.publish.event(over_limit)
     too_long = order_placed("secret-bad", [(1, 1, "19.99")], token=SECRET_TOKEN * 6)
     await pipeline.publish.event(too_long)
@@ -485,6 +490,7 @@ async def test_the_database_password_and_payment_tokens_never_reach_a_log_at_any
         name: pipeline.processes.log(name)
         for name in ("worker", "consumer", *_wrong_password_names())
     }
+    history, failures = await history_and_failures(pipeline, "secret-declined")
 
     assert problems == [], describe(problems)
     assert finals == {"secret-ok": "COMPLETED", "secret-declined": "FAILED"}
@@ -498,10 +504,64 @@ async def test_the_database_password_and_payment_tokens_never_reach_a_log_at_any
         f"{name}: {_logger_of(line)} logged the {label}"
         for name, text in logs.items()
         for line in text.splitlines()
-        for label, secret in [("password", secret_account.password), ("token", SECRET_TOKEN)]
+        for label, secret in [
+            ("password", secret_account.password),
+            ("token", SECRET_TOKEN),
+            ("email", SECRET_EMAIL),
+        ]
         if secret in line
     ]
     assert leaks == []
+    # The declined order's history holds the token and email in its input, and the search
+    # finds them there; its failures show neither.
+    assert SECRET_TOKEN in history
+    assert SECRET_EMAIL in history
+    assert failures, "the declined order's history records no failure"
+    assert [f for f in failures if SECRET_TOKEN in f or SECRET_EMAIL in f] == []
+
+
+async def history_and_failures(pipeline: Pipeline, ref: str) -> tuple[str, list[str]]:
+    """Order `ref`'s workflow history as JSON text with every payload decoded, and each failure
+    in it (a step's, a retry's last one, the workflow's; causes included), as the same text:
+    what the Temporal UI and CLI show of an error."""
+    row = await pipeline.order_row(ref)
+    assert row is not None, ref
+    handle = pipeline.temporal.get_workflow_handle(f"order-{row['id']}")
+    decoded = _decoded_payloads((await handle.fetch_history()).to_json_dict())
+    return json.dumps(decoded, ensure_ascii=False), [
+        json.dumps(failure, ensure_ascii=False) for failure in _failures(decoded)
+    ]
+
+
+def _decoded_payloads(node: Any) -> Any:
+    """`node` with each payload's base64 data and metadata replaced by their text."""
+    if isinstance(node, list):
+        return [_decoded_payloads(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if isinstance(node.get("data"), str) and isinstance(node.get("metadata"), dict):
+        return {
+            "metadata": {k: _text(v) for k, v in node["metadata"].items()},
+            "data": _text(node["data"]),
+        }
+    return {key: _decoded_payloads(value) for key, value in node.items()}
+
+
+def _text(encoded: str) -> str:
+    return base64.b64decode(encoded).decode(errors="replace")
+
+
+def _failures(node: Any) -> Iterator[Any]:
+    """Every failure object in a history's JSON, outermost first (its causes are inside it)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _failures(item)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in {"failure", "lastFailure"} and isinstance(value, dict):
+                yield value
+            else:
+                yield from _failures(value)
 
 
 def _logger_of(line: str) -> str:
