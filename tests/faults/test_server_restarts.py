@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiokafka.errors import KafkaError
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -27,6 +26,7 @@ from consumer.watchdog import EXIT_STALLED
 from tests.conftest import IN_CI
 from tests.faults.oracle import Expected, check, describe
 from tests.faults.private_stack import PrivateStack, PrivateStackError, private_stack
+from tests.faults.worker_faults import order_history
 from tests.harness import order_placed
 from tests.pipeline import Pipeline
 from tests.services import Endpoints
@@ -34,6 +34,8 @@ from tests.services import Endpoints
 MUG, TEA, LAMP = (1, "19.99"), (2, "5.00"), (7, "49.00")
 # The consumer's line for a record it keeps and retries (consumer/runner.py).
 TRANSIENT = r"transient failure at \S+@\d+, retrying in [\d.]+s: "
+# Seconds each reservation of the MariaDB test waits before touching MySQL.
+RESERVATION_DELAY = 3
 
 
 @pytest.fixture(scope="module")
@@ -138,30 +140,34 @@ async def exit_code(pipeline: Pipeline, name: str, within: float = 60) -> int:
     return process.wait()
 
 
-async def retried_activities(pipeline: Pipeline, refs: list[str]) -> dict[str, int]:
-    """Per order, the highest attempt any of its activities started with (when above 1)."""
-    retried: dict[str, int] = {}
-    for ref in refs:
-        row = await pipeline.order_row(ref)
-        assert row is not None, ref
-        history = await pipeline.temporal.get_workflow_handle(f"order-{row['id']}").fetch_history()
-        attempts = [
-            event.activity_task_started_event_attributes.attempt
-            for event in history.events
-            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-        ]
-        if max(attempts, default=1) > 1:
-            retried[ref] = max(attempts)
-    return retried
+async def wait_for_retry(temporal: Client, workflow_id: str, activity: str) -> None:
+    """Wait until the workflow's pending `activity` is past its first attempt."""
+    handle = temporal.get_workflow_handle(workflow_id)
+    async with asyncio.timeout(60):
+        while True:
+            description = await handle.describe()
+            pending = description.raw_description.pending_activities
+            if any(a.activity_type.name == activity and a.attempt > 1 for a in pending):
+                return
+            await asyncio.sleep(0.2)
 
 
-async def pending_retries(temporal: Client) -> int:
-    """Activities of running workflows that are past their first attempt."""
-    retries = 0
-    async for execution in temporal.list_workflows("ExecutionStatus = 'Running'"):
-        description = await temporal.get_workflow_handle(execution.id).describe()
-        retries += sum(a.attempt > 1 for a in description.raw_description.pending_activities)
-    return retries
+async def reservation_under_way(
+    pipeline: Pipeline, ref: str, lines: list[tuple[int, int, str]]
+) -> str:
+    """Publish order `ref` and wait until its reservation is in its delay, before its effect;
+    its workflow id."""
+    await pipeline.publish.event(order_placed(ref, lines))
+    async with asyncio.timeout(60):
+        while True:
+            row = await pipeline.order_row(ref)
+            if row is not None:
+                break
+            await asyncio.sleep(0.1)
+    workflow_id = f"order-{row['id']}"
+    delayed = f"fault reserve_stock slow {float(RESERVATION_DELAY)}s {workflow_id}"
+    await wait_until(lambda: delayed in pipeline.processes.log("worker"))
+    return workflow_id
 
 
 async def test_kafka_killed_three_times_mid_stream_loses_and_doubles_no_acknowledged_order(
@@ -195,7 +201,9 @@ async def test_kafka_killed_three_times_mid_stream_loses_and_doubles_no_acknowle
 async def test_mariadb_killed_mid_run_dead_letters_nothing_and_half_applies_no_reservation(
     pipeline: Pipeline, stack: PrivateStack
 ) -> None:
-    pipeline.processes.start("worker")
+    # Each reservation waits before it touches MySQL, so the kill can land while one is in
+    # flight (worker/crashpoints.py).
+    pipeline.processes.start("worker", ORDERING_FAULT=f"reserve_stock:slow:{RESERVATION_DELAY}")
     # Enough attempts for the business steps to outlast the outage rather than fail orders.
     pipeline.processes.start("consumer", ORDERING_ACTIVITY_MAX_ATTEMPTS="50")
     # Every third order also takes one of the 10 lamps: 4 of those 14 must fail on stock,
@@ -206,25 +214,30 @@ async def test_mariadb_killed_mid_run_dead_letters_nothing_and_half_applies_no_r
         ref: [line(MUG), line(LAMP)] if n % 3 == 0 else [line(TEA)]
         for n, ref in enumerate(before + during)
     }
+    lines["db-in-flight"] = [line(MUG), line(TEA)]
     for ref in before:
         await pipeline.publish.event(order_placed(ref, lines[ref]))
     await pipeline.statuses.wait_for(lambda: any(pipeline.statuses.final(r) for r in before))
+    in_flight = await reservation_under_way(pipeline, "db-in-flight", lines["db-in-flight"])
 
     old_pid = await stack.kill("mariadb")
     for ref in during:
         await pipeline.publish.event(order_placed(ref, lines[ref]))
     await wait_until(lambda: "MySQL unavailable" in pipeline.processes.log("consumer"))
-    async with asyncio.timeout(60):  # the worker's activities fail and are retried
-        while True:
-            if await pending_retries(pipeline.temporal):
-                break
-            await asyncio.sleep(0.2)
+    # The reservation in flight met the dead server and waits for its next attempt.
+    await wait_for_retry(pipeline.temporal, in_flight, "reserve_stock")
     await stack.restart()
-    finals = await pipeline.statuses.wait_final(before + during, within=120)
-    problems = await check(pipeline, Expected(orders=set(before + during)))
+    refs = [*before, "db-in-flight", *during]
+    finals = await pipeline.statuses.wait_final(refs, within=120)
+    problems = await check(pipeline, Expected(orders=set(refs)))
+    [reservation] = (await order_history(pipeline, "db-in-flight")).runs("reserve_stock")
+    reserved_lines = await pipeline.count(
+        "SELECT COUNT(*) FROM stock_reservations r JOIN orders o ON o.id = r.order_id"
+        " WHERE o.order_ref = 'db-in-flight'"
+    )
 
     assert problems == [], describe(problems)
-    assert Counter(finals.values()) == {"COMPLETED": 36, "FAILED": 4}
+    assert Counter(finals.values()) == {"COMPLETED": 37, "FAILED": 4}
     assert all(
         pipeline.statuses.by_ref[ref][-1]["reason"].startswith("insufficient_stock")
         for ref, final in finals.items()
@@ -232,7 +245,9 @@ async def test_mariadb_killed_mid_run_dead_letters_nothing_and_half_applies_no_r
     )
     assert stack.pid("mariadb") != old_pid
     assert re.search(TRANSIENT + "MySQL unavailable", pipeline.processes.log("consumer"))
-    assert await retried_activities(pipeline, before + during), "no activity was retried"
+    assert reservation.attempt >= 2, reservation
+    assert reservation.completed_event_id is not None, reservation
+    assert reserved_lines == 2  # both of its lines, after the failed attempt
 
 
 async def test_temporal_killed_mid_run_commits_no_failed_start_and_runs_each_order_once(
