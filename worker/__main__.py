@@ -35,6 +35,7 @@ from worker.activities import (
     OrderStatusActivities,
     PaymentActivities,
 )
+from worker.activity_failures import CompactFailures
 from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.payments import MockPaymentGateway
@@ -94,7 +95,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         sticky_queue_schedule_to_start_timeout=timedelta(
             seconds=settings.sticky_queue_timeout_seconds
         ),
-        interceptors=[ActivityTimer(metrics)],
+        interceptors=[CompactFailures(), ActivityTimer(metrics)],
     )
     watched.readiness.watch(
         [
