@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
@@ -180,8 +180,7 @@ def process_env(base: dict[str, str], **values: str) -> dict[str, str]:
     return {**env, **base, **values}
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(NamedTuple):
     """How a command-line run ended: its exit code and what it wrote."""
 
     code: int
@@ -191,8 +190,13 @@ class Run:
 
 async def run_ops(env: dict[str, str], *args: str) -> Run:
     """`python -m ops <args>` as an operator runs it, in the environment given."""
+    return await run_module("ops", env, *args)
+
+
+async def run_module(module: str, env: dict[str, str], *args: str) -> Run:
+    """`python -m <module> <args>` run to its end in the environment given."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ops", *args,
+        sys.executable, "-m", module, *args,
         cwd=PROJECT_ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import databases
@@ -16,8 +15,7 @@ from db.connection import database_for
 from db.demo_catalogue import load_demo_catalogue
 from db.errors import MigrationError
 from db.migrate import MIGRATIONS_DIRECTORY, apply_migrations
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.harness import Run, run_module
 
 CONTRACT_COLUMNS = {
     "orders": {
@@ -159,18 +157,11 @@ async def test_a_catalogue_row_can_be_inserted_naming_only_the_contracts_columns
     assert stock == 9
 
 
-async def _run_db_command(*arguments: str, database_url: str | None) -> tuple[int, str, str]:
+async def _run_db_command(*arguments: str, database_url: str | None) -> Run:
     environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if database_url is not None:
         environment["DATABASE_URL"] = database_url
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "db", *arguments,
-        cwd=PROJECT_ROOT, env=environment,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
+    return await run_module("db", environment, *arguments)
 
 
 async def test_migrate_command_succeeds_twice_applying_nothing_the_second_time(
