@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+# The contract's statuses of an order that nobody stops, in the order its events carry them.
+HAPPY_PATH = [
+    "PENDING",
+    "VALIDATING",
+    "RESERVING_STOCK",
+    "PROCESSING_PAYMENT",
+    "CONFIRMED",
+    "COMPLETED",
+]
+
 
 def contract_order_placed(
     *, email: str = "ada@example.com", token: str = "tok_ok", **order_changes: Any

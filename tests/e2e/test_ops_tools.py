@@ -12,17 +12,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.workflow_io import QUERY_GET_ORDER_STATE, OrderWorkflowState
+from tests.examples import HAPPY_PATH
 from tests.harness import Run, cancellation, order_placed, run_ops
 from tests.pipeline import Pipeline
 
-HAPPY_PATH = [
-    "PENDING",
-    "VALIDATING",
-    "RESERVING_STOCK",
-    "PROCESSING_PAYMENT",
-    "CONFIRMED",
-    "COMPLETED",
-]
 # Holds CONFIRMED orders long enough for a late cancellation or override to land.
 CANCEL_WINDOW = {"ORDERING_CANCEL_WINDOW_SECONDS": "60"}
 

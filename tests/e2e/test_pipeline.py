@@ -7,17 +7,9 @@ import uuid
 from typing import Any
 
 from schemas.topics import HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC
+from tests.examples import HAPPY_PATH
 from tests.harness import cancellation, order_placed
 from tests.pipeline import Pipeline
-
-HAPPY_PATH = [
-    "PENDING",
-    "VALIDATING",
-    "RESERVING_STOCK",
-    "PROCESSING_PAYMENT",
-    "CONFIRMED",
-    "COMPLETED",
-]
 
 
 def source_position(dead_letter: Any) -> tuple[str, int, int]:

@@ -6,18 +6,11 @@ import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from schemas.order import OrderStatus
+from tests.examples import HAPPY_PATH
 from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, FakeOrderActivities, an_order
 from tests.workflows.harness import ORDER_STATUS, OrderRunner
 
 S = OrderStatus
-HAPPY_PATH = [
-    S.PENDING,
-    S.VALIDATING,
-    S.RESERVING_STOCK,
-    S.PROCESSING_PAYMENT,
-    S.CONFIRMED,
-    S.COMPLETED,
-]
 HAPPY_JOURNAL = [
     "update_status:PENDING",
     "update_status:VALIDATING",
