@@ -67,7 +67,7 @@ class OrderEventHandler:
         workflows: OrderWorkflows,
         options: WorkflowOptions,
         max_message_bytes: int,
-        accepted_currencies: frozenset[str] = frozenset({"USD"}),
+        accepted_currencies: frozenset[str],
     ) -> None:
         self._store = store
         self._workflows = workflows

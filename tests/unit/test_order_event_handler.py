@@ -19,6 +19,7 @@ REF = "web-000123"
 KEY = REF.encode()
 EMAIL = "ada.lovelace@example.com"
 TOKEN = "tok_ok"
+DOLLARS_ONLY = frozenset({"USD"})
 OPTIONS = WorkflowOptions(
     cancel_window_seconds=5.0,
     activity_timeout_seconds=12.0,
@@ -60,7 +61,9 @@ def workflows() -> FakeOrderWorkflows:
 
 @pytest.fixture
 def handler(store: FakeOrderStore, workflows: FakeOrderWorkflows) -> OrderEventHandler:
-    return OrderEventHandler(store, workflows, OPTIONS, max_message_bytes=65536)
+    return OrderEventHandler(
+        store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY
+    )
 
 
 async def test_a_placed_order_is_stored_once_and_its_workflow_started(
@@ -315,7 +318,9 @@ async def test_a_poison_message_is_rejected_with_the_decoders_reason_and_nothing
 async def test_a_message_over_the_size_limit_is_rejected_before_it_is_read(
     store: FakeOrderStore, workflows: FakeOrderWorkflows
 ) -> None:
-    small = OrderEventHandler(store, workflows, OPTIONS, max_message_bytes=100)
+    small = OrderEventHandler(
+        store, workflows, OPTIONS, max_message_bytes=100, accepted_currencies=DOLLARS_ONLY
+    )
 
     with pytest.raises(EventRejected) as rejected:
         await small.handle(KEY, placed())
