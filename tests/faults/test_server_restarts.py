@@ -12,7 +12,7 @@ import asyncio
 import re
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from typing import Any
 
@@ -24,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from consumer.watchdog import EXIT_STALLED
 from tests.conftest import IN_CI
+from tests.faults.consumer_faults import wait_until
 from tests.faults.oracle import Expected, check, describe
 from tests.faults.private_stack import PrivateStack, PrivateStackError, private_stack
 from tests.faults.worker_faults import order_history
@@ -122,15 +123,6 @@ class OrderStream:
         """Wait until an order acknowledged after the first `mark` ones has finished."""
         statuses = self.pipeline.statuses
         await statuses.wait_for(lambda: any(statuses.final(r) for r in self.acked[mark:]), within)
-
-
-async def wait_until(condition: Callable[[], bool], within: float = 60) -> None:
-    """Poll `condition` (a log, a process) until it holds; TimeoutError after `within`."""
-    async with asyncio.timeout(within):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.1)
 
 
 async def exit_code(pipeline: Pipeline, name: str, within: float = 60) -> int:
