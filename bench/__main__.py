@@ -24,6 +24,7 @@ from temporalio.client import Client
 from bench import document, machine, plot
 from bench.backlog import drain_backlog
 from bench.ceiling import workflows_per_second
+from bench.cpu import CpuCost, CpuMeter, machine_processes
 from bench.ingest import bare_starts_per_second, consumer_concurrency, consumer_starts_per_second
 from bench.pipeline import PipelineRun, run_pipeline, stack_env, start, stop
 from bench.report import Progress, cdf, per_second, percentile, write_results
@@ -48,17 +49,20 @@ QUICK = Sizes(orders=200, ingest=1000, growth=(200, 400, 800), backlog=5000, dra
 
 async def measure_ceilings(
     client: Client, env: dict[str, str], count: int, logs: Path
-) -> dict[str, float]:
+) -> dict[str, tuple[float, CpuCost]]:
+    """Each shape's workflows per second, and what a workflow costs each process."""
     queue = f"bench-noop-{uuid.uuid4().hex[:8]}"
     worker = start("bench.noop_worker", env, logs, queue)
     try:
-        rates = {}
+        measured = {}
         for shape, name in (("project", "ceiling"), ("seed", "seed_baseline")):
             progress = Progress(f"{name} ({shape} shape)", count)
-            rates[name] = await workflows_per_second(client, queue, shape, count, 200, progress)
+            meter = CpuMeter(machine_processes({"worker": worker}))
+            rate = await workflows_per_second(client, queue, shape, count, 200, progress)
+            measured[name] = (rate, meter.cost(count))
     finally:
         stop([worker])
-    return rates
+    return measured
 
 
 async def measure_ingest(
@@ -96,7 +100,8 @@ async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
     print(f"bench: the consumers' and workers' logs go to {logs}")
     described = machine.describe()
     client = await connect(env)
-    rates = await measure_ceilings(client, env, sizes.orders, logs)
+    ceilings = await measure_ceilings(client, env, sizes.orders, logs)
+    (ceiling, ceiling_cpu), (seed, seed_cpu) = ceilings["ceiling"], ceilings["seed_baseline"]
     full = await run_pipeline(env, sizes.orders, None, "pipeline (full speed)", logs)
     half = await run_pipeline(
         env, sizes.orders, full.orders_per_second / 2, "pipeline (half of that rate)", logs
@@ -108,10 +113,19 @@ async def run(sizes: Sizes, quick: bool) -> dict[str, Any]:
         "quick": quick,
         "sizes": asdict(sizes),
         "machine": described,
-        "ceiling_workflows_per_s": rates["ceiling"],
-        "seed_baseline_workflows_per_s": rates["seed_baseline"],
+        "ceiling_workflows_per_s": ceiling,
+        "seed_baseline_workflows_per_s": seed,
         "pipeline_orders_per_s": full.orders_per_second,
-        "cpu_ms_per_order": full.cpu_ms_per_order,
+        "cpu_ms_per_order": full.cpu.ms_per_item,
+        "cpu_ms_per_workflow": {
+            "ceiling": ceiling_cpu.ms_per_item,
+            "seed_baseline": seed_cpu.ms_per_item,
+        },
+        "cores_busy": {
+            "ceiling": ceiling_cpu.cores_busy,
+            "seed_baseline": seed_cpu.cores_busy,
+            "pipeline": full.cpu.cores_busy,
+        },
         "half_rate_orders_per_s": half.orders_per_second,
         "pipeline_latency_ms_full_speed": _latency(full.latencies_ms),
         "pipeline_latency_ms_half_rate": _latency(half.latencies_ms),

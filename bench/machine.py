@@ -10,10 +10,9 @@ from typing import Any
 
 import psutil
 
+from bench.cpu import PROJECT_ROOT
 from devstack.config import StackConfig
 from devstack.temporal import binary
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def describe() -> dict[str, Any]:

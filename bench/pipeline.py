@@ -17,20 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import databases
-import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.cpu import PROJECT_ROOT, CpuCost, CpuMeter, machine_processes
 from bench.kafka import kafka_options
 from bench.report import Progress
 from bench.temporal import connect, terminate_running
 from db.migrate import apply_migrations
-from devstack import kafka as stack_kafka
-from devstack import mariadb as stack_mariadb
-from devstack import temporal as stack_temporal
-from devstack.config import StackConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRODUCTS = [(1, "BENCH-1", "Bench mug", "19.99"), (2, "BENCH-2", "Bench tea", "5.00")]
 
 
@@ -40,7 +35,7 @@ class PipelineRun:
     latencies_ms: list[float]
     published: list[float]  # epoch seconds, one per order
     completed: list[float]
-    cpu_ms_per_order: dict[str, float]  # consumer, worker, the bench, and local servers
+    cpu: CpuCost  # consumer, worker, the bench, and the local servers
 
 
 @dataclass(frozen=True)
@@ -172,10 +167,8 @@ async def run_pipeline(
     base: dict[str, str], count: int, rate: float | None, stage: str, logs: Path
 ) -> PipelineRun:
     async with fresh_setup(base, stock=count * 2 + 10) as setup:
-        processes = [start(m, setup.env, logs) for m in ("worker", "consumer")]
-        servers = stack_servers()
-        servers["bench (load and status reader)"] = psutil.Process()
-        servers_before = {name: cpu_seconds(server) for name, server in servers.items()}
+        processes = {m: start(m, setup.env, logs) for m in ("worker", "consumer")}
+        meter = CpuMeter(machine_processes(processes))
         try:
             refs = [f"b-{uuid.uuid4().hex[:10]}" for _ in range(count)]
             progress = Progress(stage, count)
@@ -187,43 +180,16 @@ async def run_pipeline(
             )  # fmt: skip
             sent = await publish(kafka_options(base), setup.orders_topic, refs, rate)
             done = await watcher
-            cpu = {
-                name: cpu_seconds(psutil.Process(process.pid))
-                for name, process in zip(("worker", "consumer"), processes, strict=True)
-            }
-            for name, server in servers.items():
-                cpu[name] = cpu_seconds(server) - servers_before[name]
+            cpu = meter.cost(count)
         finally:
-            stop(processes)
+            stop(list(processes.values()))
     if len(done) < count:
         raise RuntimeError(f"{stage}: {count - len(done)} of {count} orders never completed")
     published, completed = [sent[ref] for ref in refs], [done[ref] for ref in refs]
     latencies = [(end - begin) * 1000 for begin, end in zip(published, completed, strict=True)]
-    per_order = {name: seconds * 1000 / count for name, seconds in cpu.items()}
     return PipelineRun(
-        count / (max(completed) - min(published)), latencies, published, completed, per_order
+        count / (max(completed) - min(published)), latencies, published, completed, cpu
     )
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
-def stack_servers() -> dict[str, psutil.Process]:
-    """The local stack's servers that run on this machine, found by the stack's own pid files
-    (so a second stack on other ports is never counted); none when the services are elsewhere."""
-    config = StackConfig.from_env(PROJECT_ROOT)
-    parts = {
-        "temporal server": stack_temporal.part(config),
-        "kafka broker": stack_kafka.part(config),
-        "mariadb server": stack_mariadb.part(config),
-    }
-    return {
-        name: psutil.Process(pid)
-        for name, part in parts.items()
-        if (pid := part.running_pid()) is not None
-    }
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
