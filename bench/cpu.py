@@ -23,10 +23,6 @@ class CpuCost:
     ms_per_item: dict[str, float]  # each process's CPU time (user and system) per item
     cores_busy: float  # all of them together over the stage's wall-clock time
 
-    @property
-    def total_ms(self) -> float:
-        return sum(self.ms_per_item.values())
-
 
 class CpuMeter:
     """Started when the stage starts; `cost(items)` once it is over."""
