@@ -5,15 +5,16 @@ from __future__ import annotations
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
-from bench import PROJECT_ROOT
 from devstack import kafka as stack_kafka
 from devstack import mariadb as stack_mariadb
 from devstack import temporal as stack_temporal
 from devstack.config import StackConfig
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH = "bench (load and status reader)"
 
 

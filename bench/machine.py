@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 
-from bench import PROJECT_ROOT
+from bench.cpu import PROJECT_ROOT
 from devstack.config import StackConfig
 from devstack.temporal import binary
 

@@ -20,8 +20,7 @@ import databases
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from bench import PROJECT_ROOT
-from bench.cpu import CpuCost, CpuMeter, machine_processes
+from bench.cpu import PROJECT_ROOT, CpuCost, CpuMeter, machine_processes
 from bench.kafka import kafka_options
 from bench.report import Progress
 from bench.temporal import connect, terminate_running
