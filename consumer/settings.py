@@ -11,13 +11,16 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from db.connection import DatabaseUrl
 from db.tls import DatabaseTlsSettings
 from kafka_connection.settings import KafkaSettings
+from observability.exporters import MetricsSettings
 from observability.tracing import TracingSettings
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 from temporal_connection.settings import TemporalSettings
 
 
-class ConsumerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings):
+class ConsumerSettings(
+    TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings, MetricsSettings
+):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     kafka_consumer_group: str = "ordering-consumer"
@@ -47,7 +50,8 @@ class ConsumerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, Tra
     ordering_activity_max_attempts: int = Field(default=3, ge=1)
     ordering_activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
 
-    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics; 0 turns one off.
+    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics, both on
+    # METRICS_HOST (every interface unless set); 0 turns one off.
     # A port set here must be free; a default one that is taken is logged and left unserved.
     metrics_port: int = Field(default=8001, ge=0, le=65535)
     temporal_metrics_port: int = Field(default=9001, ge=0, le=65535)

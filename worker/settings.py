@@ -10,13 +10,16 @@ from pydantic_settings import SettingsConfigDict
 from db.connection import DatabaseUrl
 from db.tls import DatabaseTlsSettings
 from kafka_connection.settings import KafkaSettings
+from observability.exporters import MetricsSettings
 from observability.tracing import TracingSettings
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 from temporal_connection.settings import TemporalSettings
 
 
-class WorkerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings):
+class WorkerSettings(
+    TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings, MetricsSettings
+):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     status_topic: str = STATUS_TOPIC
@@ -30,7 +33,8 @@ class WorkerSettings(TemporalSettings, KafkaSettings, DatabaseTlsSettings, Traci
     # How long a workflow task waits for the worker that last ran the workflow before any
     # worker may take it: after a worker dies, its open workflows resume this much later.
     sticky_queue_timeout_seconds: float = Field(default=10.0, gt=0)
-    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics; 0 turns one off.
+    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics, both on
+    # METRICS_HOST (every interface unless set); 0 turns one off.
     # A port set here must be free; a default one that is taken is logged and left unserved.
     metrics_port: int = Field(default=8002, ge=0, le=65535)
     temporal_metrics_port: int = Field(default=9002, ge=0, le=65535)

@@ -15,12 +15,14 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import Message
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from pydantic import ValidationError
 
 from consumer.settings import ConsumerSettings
 from observability.exporters import (
@@ -31,8 +33,10 @@ from observability.exporters import (
 )
 from observability.http import Endpoints
 from observability.readiness import Check, Probe, Readiness
+from worker.settings import WorkerSettings
 
 LOCALHOST = "127.0.0.1"
+ALL = IPv4Address("0.0.0.0")
 # Straight to the server, whatever proxy the environment names.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -376,10 +380,10 @@ async def test_an_oversized_request_is_refused_with_400_and_logged_in_one_line(
 async def test_port_0_serves_nothing() -> None:
     endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
 
-    served = await open_endpoints(endpoints, MetricsPort("METRICS_PORT", 0, chosen=True))
+    served = await open_endpoints(endpoints, ALL, MetricsPort("METRICS_PORT", 0, chosen=True))
 
     assert not served
-    assert temporal_runtime(MetricsPort("TEMPORAL_METRICS_PORT", 0, chosen=True)) is None
+    assert temporal_runtime(ALL, MetricsPort("TEMPORAL_METRICS_PORT", 0, chosen=True)) is None
 
 
 async def test_a_taken_port_set_on_purpose_stops_the_process_naming_its_variable(
@@ -388,9 +392,9 @@ async def test_a_taken_port_set_on_purpose_stops_the_process_naming_its_variable
     endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
 
     with pytest.raises(MetricsPortUnavailableError, match=f"METRICS_PORT={taken_port} "):
-        await open_endpoints(endpoints, MetricsPort("METRICS_PORT", taken_port, chosen=True))
+        await open_endpoints(endpoints, ALL, MetricsPort("METRICS_PORT", taken_port, chosen=True))
     with pytest.raises(MetricsPortUnavailableError, match=f"TEMPORAL_METRICS_PORT={taken_port} "):
-        temporal_runtime(MetricsPort("TEMPORAL_METRICS_PORT", taken_port, chosen=True))
+        temporal_runtime(ALL, MetricsPort("TEMPORAL_METRICS_PORT", taken_port, chosen=True))
 
 
 async def test_a_taken_default_port_is_logged_as_an_error_and_left_unserved(
@@ -399,8 +403,10 @@ async def test_a_taken_default_port_is_logged_as_an_error_and_left_unserved(
     endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
 
     with caplog.at_level(logging.ERROR, logger="observability.exporters"):
-        served = await open_endpoints(endpoints, MetricsPort("METRICS_PORT", taken_port, False))
-        runtime = temporal_runtime(MetricsPort("TEMPORAL_METRICS_PORT", taken_port, False))
+        served = await open_endpoints(
+            endpoints, ALL, MetricsPort("METRICS_PORT", taken_port, False)
+        )
+        runtime = temporal_runtime(ALL, MetricsPort("TEMPORAL_METRICS_PORT", taken_port, False))
 
     assert (served, runtime) == (False, None)
     assert [record.levelname for record in caplog.records] == ["ERROR", "ERROR"]
@@ -420,3 +426,55 @@ def test_a_port_is_chosen_when_its_variable_is_set_even_to_the_default(
     assert MetricsPort.setting(settings, "temporal_metrics_port") == MetricsPort(
         "TEMPORAL_METRICS_PORT", 9001, True
     )
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A port no one listened on a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_endpoints_on_a_loopback_metrics_host_answer_there_and_nowhere_else(
+    free_port: int,
+) -> None:
+    # 127.0.0.2 stands for the host's one address; 127.0.0.1 for every other interface.
+    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+    port = MetricsPort("METRICS_PORT", free_port, chosen=True)
+
+    served = await open_endpoints(endpoints, IPv4Address("127.0.0.2"), port)
+    try:
+        answer = await asyncio.to_thread(_get, "127.0.0.2", free_port)
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.to_thread(_get, LOCALHOST, free_port)
+    finally:
+        await endpoints.close()
+
+    assert served
+    assert answer == 200
+
+
+def _get(host: str, port: int) -> int:
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        with connection.getresponse() as response:
+            return response.status
+    finally:
+        connection.close()
+
+
+def test_metrics_host_is_every_interface_unless_set_to_an_ip_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("METRICS_HOST", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "mysql+asyncmy://user:secret@db:3306/orders")
+    default = ConsumerSettings(_env_file=None).metrics_host
+    monkeypatch.setenv("METRICS_HOST", "::1")
+    loopback = WorkerSettings(_env_file=None).metrics_host
+    monkeypatch.setenv("METRICS_HOST", "localhost")
+
+    with pytest.raises(ValidationError, match="metrics_host"):
+        ConsumerSettings(_env_file=None)
+    assert (default, loopback) == (IPv4Address("0.0.0.0"), IPv6Address("::1"))
