@@ -22,7 +22,7 @@ def part(config: StackConfig) -> Part:
     return Part("kafka", config.root / "kafka", marker=str(config.root / "kafka"))
 
 
-def _classpath(config: StackConfig) -> str:
+def classpath(config: StackConfig) -> str:
     home = os.environ.get("KAFKA_HOME")
     if home:
         return f"{home}/libs/*"
@@ -123,21 +123,16 @@ def up(config: StackConfig) -> None:
     if kafka.running_pid() is not None:
         _warn_if_outdated(config, properties, data)
         return
-    classpath = _classpath(config)
+    jars = classpath(config)
     kafka.home.mkdir(parents=True, exist_ok=True)
     properties.write_text(_properties(config, data))
     log4j = kafka.home / "log4j2.properties"
     log4j.write_text(_LOG4J2)
-    java = ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+    java = ["java", f"-Dlog4j2.configurationFile={log4j}", "-cp", jars]
     formatted_now = not (data / "meta.properties").exists()
     if formatted_now:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        _run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties),
-             *(arg for m in SCRAM_MECHANISMS
-               for arg in ("--add-scram", _scram_credential(config, m, named=True)))],
-            "formatting Kafka storage",
-        )  # fmt: skip
+        scram = [_scram_credential(config, m, named=True) for m in SCRAM_MECHANISMS]
+        format_storage(java, properties, new_cluster_id(), scram)
     heap = os.environ.get("DEVSTACK_KAFKA_HEAP", "-Xms256m -Xmx768m").split()
     kafka.spawn([java[0], *heap, *java[1:], "kafka.Kafka", str(properties)])
     wait_for_port(kafka, config.host, config.kafka_port, timeout=90)
@@ -145,6 +140,25 @@ def up(config: StackConfig) -> None:
         _scram_stamp(config).write_text(_scram_user(config))
     else:
         _ensure_scram_user(config, java)
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as Kafka's `random-uuid` makes one: base64url of a UUID, never
+    starting with `-`, which command lines would read as an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def format_storage(java: list[str], properties: Path, cluster_id: str, scram: list[str]) -> None:
+    """Format the broker's log directories; the id is joined to its option (`--cluster-id=`)
+    so that no id, whatever its first character, can be taken for an option."""
+    _run(
+        [*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+         f"--config={properties}", *(f"--add-scram={credential}" for credential in scram)],
+        "formatting Kafka storage",
+    )  # fmt: skip
 
 
 def _scram_credential(config: StackConfig, mechanism: str, *, named: bool) -> str:

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from devstack import kafka
 from devstack.config import StackConfig
 from devstack.processes import port_open
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
@@ -67,6 +68,25 @@ async def test_a_trivial_workflow_runs_on_temporal(
             StackGreeting.run, "stack", id=f"greeting-{uuid.uuid4()}", task_queue=task_queue
         )
     assert result == "hello stack"
+
+
+def test_kafka_storage_formats_under_a_cluster_id_that_starts_with_a_dash(tmp_path: Path) -> None:
+    """One random cluster id in 64 starts with `-`; the storage tool must not read it as an
+    option. Formats with the stack's own Kafka jars."""
+    config = StackConfig.from_env(PROJECT_ROOT)
+    data = tmp_path / "data"
+    properties = tmp_path / "server.properties"
+    properties.write_text(
+        "process.roles=broker,controller\nnode.id=1\n"
+        "controller.quorum.voters=1@127.0.0.1:9\ncontroller.listener.names=CONTROLLER\n"
+        "listeners=PLAINTEXT://127.0.0.1:8,CONTROLLER://127.0.0.1:9\n"
+        f"log.dirs={data}\n"
+    )
+    cluster_id = "-" + kafka.new_cluster_id()[1:]
+
+    kafka.format_storage(["java", "-cp", kafka.classpath(config)], properties, cluster_id, [])
+
+    assert f"cluster.id={cluster_id}\n" in (data / "meta.properties").read_text()
 
 
 async def _partitions(bootstrap: str, topics: Iterable[str]) -> dict[str, int]:
