@@ -8,10 +8,6 @@ deep inside the handler without the production wiring carrying test switches:
   at its `ORDERING_CRASH_AFTER`-th pass (default 1, counted per process), after writing
   `crash point <name> reached` to stderr. No cleanup runs, as with a power cut.
 - `ORDERING_SLOW_HANDLER_SECONDS=<s>` makes each pass of `slow_point` sleep that long.
-- `ORDERING_START_GUARD_OFF=1` switches off the guard that runs an order once: a redelivered
-  order whose row holds its workflow id is started again, and a closed run is run a second
-  time. It exists so that the oracle's negative control can show it catches a second run
-  made by the consumer itself.
 """
 
 from __future__ import annotations
@@ -48,8 +44,3 @@ async def slow_point() -> None:
     seconds = float(os.environ.get("ORDERING_SLOW_HANDLER_SECONDS") or 0)
     if seconds > 0:
         await asyncio.sleep(seconds)
-
-
-def start_guard_off() -> bool:
-    """Whether `ORDERING_START_GUARD_OFF` switches off the start guard (see above)."""
-    return os.environ.get("ORDERING_START_GUARD_OFF") == "1"

@@ -16,7 +16,6 @@ from consumer.crashpoints import (
     AFTER_START,
     crash_point,
     slow_point,
-    start_guard_off,
 )
 from consumer.decoding import decode_event
 from consumer.errors import EventRejected, TransientError
@@ -100,8 +99,7 @@ class OrderEventHandler:
                 "conflicting_duplicate",
                 "an order with this order_ref exists with different content; the first stands",
             )
-        # The fault suite's hook may switch this guard off; unset, it never does.
-        if stored.temporal_workflow_id is not None and not start_guard_off():
+        if stored.temporal_workflow_id is not None:
             # MySQL remembers the start beyond the namespace's retention.
             log.info("order already started; redelivery ignored", extra=log_extra)
             return Outcome.DUPLICATE

@@ -13,7 +13,6 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from consumer.crashpoints import start_guard_off
 from consumer.errors import TransientError, WorkflowIdTakenError
 from schemas.order import OrderStatus
 from schemas.workflow_io import (
@@ -51,14 +50,6 @@ def details(order: OrderWorkflowInput) -> str:
     return "\n".join(["| product | quantity | unit price |", "|---|---|---|", *rows])
 
 
-def _reuse_policy() -> WorkflowIDReusePolicy:
-    """A closed order workflow is never run again, unless the fault suite's hook has switched
-    the start guard off (`consumer.crashpoints`)."""
-    if start_guard_off():
-        return WorkflowIDReusePolicy.ALLOW_DUPLICATE
-    return WorkflowIDReusePolicy.REJECT_DUPLICATE
-
-
 def _translate(error: RPCError) -> Exception:
     if error.status in _TRANSIENT:
         return TransientError(f"Temporal unavailable: {error.status.name}")
@@ -89,7 +80,8 @@ class TemporalOrders:
                 id_conflict_policy=(
                     WorkflowIDConflictPolicy.FAIL if new else WorkflowIDConflictPolicy.USE_EXISTING
                 ),
-                id_reuse_policy=_reuse_policy(),
+                # A closed order workflow is never run again.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes([
                     SearchAttributePair(ORDER_REF, workflow_input.order_ref),
                     SearchAttributePair(CUSTOMER_ID, workflow_input.customer_id),
