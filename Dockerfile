@@ -12,6 +12,10 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
+# The locked dependencies first, in a layer of their own that code changes do not rebuild.
+COPY requirements/runtime.lock requirements/runtime.lock
+RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.lock
+
 COPY pyproject.toml README.md ./
 COPY schemas/ schemas/
 COPY db/ db/
@@ -23,8 +27,8 @@ COPY temporal_connection/ temporal_connection/
 COPY kafka_connection/ kafka_connection/
 COPY tls_files/ tls_files/
 
-# With the tracing extra, so TRACING_ENABLED=true needs no other image.
-RUN pip install --no-cache-dir '.[tracing]' \
+# The lock holds the tracing extra too, so TRACING_ENABLED=true needs no other image.
+RUN pip install --no-cache-dir --no-deps . \
     && rm -rf build ./*.egg-info
 
 USER app

@@ -6,15 +6,30 @@ PY := $(VENV)/bin/python
 STACK_ENV := .devstack/env
 WITH_STACK := set -a && source $(STACK_ENV) && set +a &&
 
-.PHONY: venv run test lint typecheck stack-up stack-down stack-status migrate demo-catalogue bench clean
+.PHONY: system-deps venv lock run test lint typecheck stack-up stack-down stack-status migrate demo-catalogue bench clean
+
+# MariaDB, Java, Maven, venv support: installed when missing (DEVSTACK_NO_INSTALL=1: only said).
+system-deps:
+	@PYTHON=$(PYTHON) bash devstack/bootstrap.sh
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the versions in the lock, then the project itself, editable.
+$(VENV)/.installed: pyproject.toml requirements/dev.lock | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip>=25.1"
-	$(PY) -m pip install -q -e . --group dev
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# The newest versions pyproject.toml allows, written to the locks, then the whole suite on them.
+lock: venv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra tracing --universal --python-version 3.11 \
+		--generate-hashes --custom-compile-command "make lock" --upgrade -q -o requirements/runtime.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra tracing --group dev --universal \
+		--python-version 3.11 --generate-hashes --custom-compile-command "make lock" --upgrade -q \
+		-o requirements/dev.lock
+	$(MAKE) test
 
 stack-up: venv
 	$(PY) -m devstack up
