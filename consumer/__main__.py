@@ -114,7 +114,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
             grace=settings.shutdown_timeout_seconds,
         )
     finally:
-        await watched.endpoints.close()
+        await watched.close()
         # stop() can hang while brokers are down (aiokafka#659): bound it.
         closings = (consumer.stop(), producer.stop(), database.disconnect(), tracing.close())
         for closing in closings:

@@ -25,6 +25,7 @@ from observability.readiness import Readiness
 log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0
+READINESS_INTERVAL_SECONDS = 5.0  # between the end of one round of probes and the next
 
 
 class MetricsSettings(BaseSettings):
@@ -61,6 +62,11 @@ class Observability:
     endpoints: Endpoints
     runtime: Runtime | None
 
+    async def close(self) -> None:
+        """Stop probing and serving."""
+        await self.readiness.close()
+        await self.endpoints.close()
+
 
 async def open_observability(
     settings: MetricsSettings, registry: CollectorRegistry
@@ -69,7 +75,7 @@ async def open_observability(
     connects, so a port set on purpose but taken stops the process before it does any work."""
     host = settings.metrics_host
     runtime = temporal_runtime(host, MetricsPort.setting(settings, "temporal_metrics_port"))
-    readiness = Readiness(timeout=READINESS_TIMEOUT_SECONDS)
+    readiness = Readiness(timeout=READINESS_TIMEOUT_SECONDS, interval=READINESS_INTERVAL_SECONDS)
     endpoints = Endpoints(registry, readiness)
     await open_endpoints(endpoints, host, MetricsPort.setting(settings, "metrics_port"))
     return Observability(readiness, endpoints, runtime)

@@ -113,7 +113,8 @@ class Endpoints:
         return _json(200, {"status": "alive"})
 
     async def _readyz(self, request: web.Request) -> web.Response:
-        down = await self._readiness.down()
+        # The last background probe's result: a request never reaches the services itself.
+        down = self._readiness.down()
         if down:
             return _json(503, {"status": "unready", "down": down})
         return _json(200, {"status": "ready"})

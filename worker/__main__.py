@@ -110,7 +110,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("draining in-flight activities")
     finally:
-        await watched.endpoints.close()
+        await watched.close()
         await producer.stop()
         await database.disconnect()
         await tracing.close()  # the last spans exported

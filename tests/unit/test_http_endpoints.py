@@ -1,5 +1,6 @@
-"""`/metrics`, `/healthz` and `/readyz` on an ephemeral local port, with fake readiness checks,
-asked by the standard library's HTTP client; and what a process does when its port is taken."""
+"""`/metrics`, `/healthz` and `/readyz` on an ephemeral local port, with fake readiness checks
+probed at intervals the test steps, asked by the standard library's HTTP client; and what a
+process does when its port is taken."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from ipaddress import IPv4Address, IPv6Address
 
@@ -37,23 +38,59 @@ from worker.settings import WorkerSettings
 
 LOCALHOST = "127.0.0.1"
 ALL = IPv4Address("0.0.0.0")
+INTERVAL = 5.0
 # Straight to the server, whatever proxy the environment names.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @dataclass
 class FakeCheck:
-    """A service that answers, refuses or hangs, as the test sets it."""
+    """A service that answers, refuses or hangs, as the test sets it, counting its probes."""
 
     name: str
     failure: Exception | None = None
     hangs: bool = False
+    probes: int = 0
+    probed: asyncio.Event = field(default_factory=asyncio.Event)
+    cancelled: bool = False
 
     async def probe(self) -> None:
+        self.probes += 1
+        self.probed.set()
         if self.hangs:
-            await asyncio.Event().wait()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
         if self.failure is not None:
             raise self.failure
+
+
+class Intervals:
+    """The readiness probes' clock, stepped by the test: the next round of probes starts when
+    the test ends the interval, not when time has passed."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+        self._asleep = asyncio.Event()
+        self._ended = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self._ended.clear()
+        self._asleep.set()
+        await self._ended.wait()
+
+    async def round_over(self) -> None:
+        """Return once the round of probes under way is over (at once if none is)."""
+        await self._asleep.wait()
+
+    async def end(self) -> None:
+        """End the interval, and return once the round of probes it starts is over."""
+        self._asleep.clear()
+        self._ended.set()
+        await self._asleep.wait()
 
 
 @dataclass(frozen=True)
@@ -112,23 +149,31 @@ class BrokenCollector(Collector):
         raise RuntimeError("collector bug")
 
 
+def readiness(intervals: Intervals, *, check_timeout: float = 2.0) -> Readiness:
+    return Readiness(timeout=check_timeout, interval=INTERVAL, sleep=intervals.sleep)
+
+
 @contextlib.asynccontextmanager
 async def serving(
     checks: Sequence[Check] = (),
     registry: CollectorRegistry | None = None,
     *,
+    intervals: Intervals | None = None,
     check_timeout: float = 2.0,
     read_timeout: float = 5.0,
 ) -> AsyncIterator[int]:
-    endpoints = Endpoints(
-        registry or CollectorRegistry(),
-        Readiness(checks, timeout=check_timeout),
-        read_timeout=read_timeout,
-    )
+    """The endpoints, as a process serves them once it watches `checks` and their first round
+    of probes is over."""
+    intervals = intervals or Intervals()
+    probes = readiness(intervals, check_timeout=check_timeout)
+    endpoints = Endpoints(registry or CollectorRegistry(), probes, read_timeout=read_timeout)
     await endpoints.start(LOCALHOST, 0)
+    probes.watch(checks)
     try:
+        await intervals.round_over()
         yield endpoints.port
     finally:
+        await probes.close()
         await endpoints.close()
 
 
@@ -188,15 +233,18 @@ async def test_metrics_are_openmetrics_when_the_scraper_asks_for_it() -> None:
 # /readyz
 
 
-async def test_readyz_is_503_while_the_process_is_still_opening_its_clients() -> None:
-    readiness = Readiness(timeout=1)  # as the processes make it, before `watch`
-    endpoints = Endpoints(CollectorRegistry(), readiness)
+async def test_readyz_is_503_until_the_first_probes_after_the_process_opened_its_clients() -> None:
+    intervals = Intervals()
+    probes = readiness(intervals)  # as the processes make it, before `watch`
+    endpoints = Endpoints(CollectorRegistry(), probes)
     await endpoints.start(LOCALHOST, 0)
     try:
         starting = await ask(endpoints.port, "/readyz")
-        readiness.watch([FakeCheck("mysql")])
+        probes.watch([FakeCheck("mysql")])
+        await intervals.round_over()
         started = await ask(endpoints.port, "/readyz")
     finally:
+        await probes.close()
         await endpoints.close()
 
     assert (starting.status, starting.json()) == (
@@ -230,16 +278,65 @@ async def test_readyz_is_503_naming_the_service_that_is_down() -> None:
     assert answer.json() == {"status": "unready", "down": {"mysql": "ConnectionRefusedError"}}
 
 
-async def test_a_service_that_does_not_answer_in_time_is_down_and_does_not_hold_the_answer() -> (
-    None
-):
+async def test_a_service_that_does_not_answer_in_time_is_down() -> None:
     checks = [FakeCheck("kafka", hangs=True), FakeCheck("mysql")]
 
     async with serving(checks, check_timeout=0.2) as port:
-        answer = await asyncio.wait_for(ask(port, "/readyz"), timeout=5)
+        answer = await ask(port, "/readyz")
 
     assert answer.status == 503
     assert answer.json() == {"status": "unready", "down": {"kafka": "TimeoutError"}}
+
+
+async def test_readyz_answers_at_once_while_a_probe_hangs_and_closing_stops_the_probe() -> None:
+    kafka = FakeCheck("kafka", hangs=True)
+    probes = readiness(Intervals(), check_timeout=3600)
+    endpoints = Endpoints(CollectorRegistry(), probes)
+    await endpoints.start(LOCALHOST, 0)
+    try:
+        probes.watch([kafka])
+        await kafka.probed.wait()
+        answer = await asyncio.wait_for(ask(endpoints.port, "/readyz"), timeout=5)
+        await asyncio.wait_for(probes.close(), timeout=5)
+    finally:
+        await endpoints.close()
+
+    assert answer.status == 503
+    assert kafka.cancelled
+
+
+async def test_readyz_asked_many_times_at_once_probes_each_service_once_per_interval() -> None:
+    checks = [FakeCheck("kafka"), FakeCheck("mysql"), FakeCheck("temporal")]
+    intervals = Intervals()
+
+    async with serving(checks, intervals=intervals) as port:
+        first = await asyncio.gather(*(ask(port, "/readyz") for _ in range(40)))
+        probes_in_first_interval = [check.probes for check in checks]
+        await intervals.end()
+        second = await asyncio.gather(*(ask(port, "/readyz") for _ in range(40)))
+
+    assert {answer.status for answer in first + second} == {200}
+    assert probes_in_first_interval == [1, 1, 1]
+    assert [check.probes for check in checks] == [2, 2, 2]
+    assert intervals.slept == [INTERVAL, INTERVAL]
+
+
+async def test_readyz_reports_a_service_that_fails_from_the_next_probe_on() -> None:
+    mysql = FakeCheck("mysql")
+    intervals = Intervals()
+
+    async with serving([mysql], intervals=intervals) as port:
+        before = await ask(port, "/readyz")
+        mysql.failure = ConnectionRefusedError("refused")
+        until_probed = await ask(port, "/readyz")
+        await intervals.end()
+        after = await ask(port, "/readyz")
+
+    assert (before.status, until_probed.status) == (200, 200)
+    assert (after.status, after.json()) == (
+        503,
+        {"status": "unready", "down": {"mysql": "ConnectionRefusedError"}},
+    )
 
 
 async def test_a_service_answering_that_it_is_not_serving_is_down() -> None:
@@ -257,12 +354,18 @@ async def test_readiness_comes_back_when_the_service_does_and_each_change_is_log
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     mysql = FakeCheck("mysql", failure=OSError("gone"))
+    intervals = Intervals()
 
     with caplog.at_level(logging.INFO, logger="observability.readiness"):
-        async with serving([mysql]) as port:
-            down = [(await ask(port, "/readyz")).status for _ in range(2)]
+        async with serving([mysql], intervals=intervals) as port:
+            down = [(await ask(port, "/readyz")).status]
+            await intervals.end()
+            down.append((await ask(port, "/readyz")).status)
             mysql.failure = None
-            up = [(await ask(port, "/readyz")).status for _ in range(2)]
+            up = []
+            for _ in range(2):
+                await intervals.end()
+                up.append((await ask(port, "/readyz")).status)
 
     assert (down, up) == ([503, 503], [200, 200])
     assert [record.getMessage() for record in caplog.records] == [
@@ -378,7 +481,7 @@ async def test_an_oversized_request_is_refused_with_400_and_logged_in_one_line(
 
 
 async def test_port_0_serves_nothing() -> None:
-    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+    endpoints = Endpoints(CollectorRegistry(), readiness(Intervals()))
 
     served = await open_endpoints(endpoints, ALL, MetricsPort("METRICS_PORT", 0, chosen=True))
 
@@ -389,7 +492,7 @@ async def test_port_0_serves_nothing() -> None:
 async def test_a_taken_port_set_on_purpose_stops_the_process_naming_its_variable(
     taken_port: int,
 ) -> None:
-    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+    endpoints = Endpoints(CollectorRegistry(), readiness(Intervals()))
 
     with pytest.raises(MetricsPortUnavailableError, match=f"METRICS_PORT={taken_port} "):
         await open_endpoints(endpoints, ALL, MetricsPort("METRICS_PORT", taken_port, chosen=True))
@@ -400,7 +503,7 @@ async def test_a_taken_port_set_on_purpose_stops_the_process_naming_its_variable
 async def test_a_taken_default_port_is_logged_as_an_error_and_left_unserved(
     taken_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+    endpoints = Endpoints(CollectorRegistry(), readiness(Intervals()))
 
     with caplog.at_level(logging.ERROR, logger="observability.exporters"):
         served = await open_endpoints(
@@ -440,7 +543,7 @@ async def test_endpoints_on_a_loopback_metrics_host_answer_there_and_nowhere_els
     free_port: int,
 ) -> None:
     # 127.0.0.2 stands for the host's one address; 127.0.0.1 for every other interface.
-    endpoints = Endpoints(CollectorRegistry(), Readiness([], timeout=1))
+    endpoints = Endpoints(CollectorRegistry(), readiness(Intervals()))
     port = MetricsPort("METRICS_PORT", free_port, chosen=True)
 
     served = await open_endpoints(endpoints, IPv4Address("127.0.0.2"), port)
