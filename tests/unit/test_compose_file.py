@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import os
 import re
 import shlex
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from jsonschema import Draft7Validator
+
+from consumer.settings import ConsumerSettings
+from ops.settings import OpsSettings
+from temporal_connection.client import encryption_codec
+from temporal_connection.settings import TemporalSettings
+from worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -26,8 +36,22 @@ INIT_JOBS = ("kafka-init", "temporal-init", "init")
 APP_PROCESSES = ("consumer", "worker")
 DASHBOARDS = ("prometheus", "grafana", "jaeger")
 STACK = frozenset(
-    {*SERVERS, "temporal-admin-tools", "temporal-ui", *INIT_JOBS, *APP_PROCESSES, *DASHBOARDS}
+    {
+        *SERVERS,
+        "temporal-admin-tools",
+        "temporal-ui",
+        "codec-server",
+        *INIT_JOBS,
+        *APP_PROCESSES,
+        *DASHBOARDS,
+    }
 )
+# Every process that reads or writes Temporal's payloads, with the settings it reads them by.
+PAYLOAD_KEY_HOLDERS: dict[str, type[TemporalSettings]] = {
+    "consumer": ConsumerSettings,
+    "worker": WorkerSettings,
+    "codec-server": OpsSettings,
+}
 CONTRACT_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
     "DATABASE_URL",
@@ -41,8 +65,20 @@ CONTRACT_VARIABLES = (
 TOPICS = ("orders.events", "orders.status", "orders.events.dlq")
 SEARCH_ATTRIBUTES = {"OrderRef": "Keyword", "CustomerId": "Int", "OrderStatus": "Keyword"}
 
-# `${NAME:-default}`, not preceded by the `$` that escapes it.
-DEFAULTED_VARIABLE = re.compile(r"(?<!\$)\$\{(?P<name>[A-Z][A-Z0-9_]*):-(?P<default>[^}]*)\}")
+# `${NAME}`, `${NAME:-default}` or `${NAME:?message}`, not preceded by the `$` that escapes it.
+VARIABLE = re.compile(r"(?<!\$)\$\{(?P<name>[A-Z][A-Z0-9_]*)(?:(?P<kind>:-|:\?)(?P<text>[^}]*))?\}")
+# The host address of every published port, and where it listens when `.env` does not say.
+PUBLISH_ADDRESS = "${PUBLISH_ADDRESS:-127.0.0.1}"
+LOOPBACK = "127.0.0.1"
+# Names of variables and settings that hold something to keep secret (not a path to one).
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|KEY)$")
+# The values a user's `.env` gives the variables that have no default, as these tests read it.
+REQUIRED_VALUES = {
+    "MYSQL_ROOT_PASSWORD": "root-Secret_1",
+    "MYSQL_PASSWORD": "user-Secret_2",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-Secret_3",
+    "PAYLOAD_ENCRYPTION_KEY": base64.b64encode(bytes(range(32))).decode(),
+}
 
 Document = dict[str, Any]
 Service = dict[str, Any]
@@ -65,17 +101,32 @@ def validator() -> Draft7Validator:
     return Draft7Validator(schema)
 
 
-def _with_defaults(value: str) -> str:
-    """The value as Compose reads it when no variable is set: each default, `$$` as `$`."""
-    return DEFAULTED_VARIABLE.sub(lambda match: match["default"], value).replace("$$", "$")
+class MissingVariableError(Exception):
+    """A `${NAME:?message}` whose variable is unset or empty: Compose refuses to start."""
 
 
-def _environment(service: Service) -> dict[str, str]:
+def _interpolated(value: str, variables: Mapping[str, str] = REQUIRED_VALUES) -> str:
+    """The value as Compose reads it with these variables set (`.env`), `$$` as `$`."""
+
+    def resolve(match: re.Match[str]) -> str:
+        given = variables.get(match["name"], "")
+        if match["kind"] == ":?" and not given:
+            raise MissingVariableError(f"{match['name']}: {match['text']}")
+        return given or (match["text"] if match["kind"] == ":-" else "")
+
+    return VARIABLE.sub(resolve, value).replace("$$", "$")
+
+
+def _raw_environment(service: Service) -> dict[str, str]:
     raw = service.get("environment", {})
     if isinstance(raw, list):
         pairs = (cast(str, item).partition("=") for item in raw)
-        return {name: _with_defaults(value) for name, _, value in pairs}
-    return {name: _with_defaults(str(value)) for name, value in cast(dict[str, Any], raw).items()}
+        return {name: value for name, _, value in pairs}
+    return {name: str(value) for name, value in cast(dict[str, Any], raw).items()}
+
+
+def _environment(service: Service) -> dict[str, str]:
+    return {name: _interpolated(value) for name, value in _raw_environment(service).items()}
 
 
 def _command(service: Service) -> list[str]:
@@ -84,7 +135,7 @@ def _command(service: Service) -> list[str]:
 
 
 def _script(service: Service) -> str:
-    return _with_defaults(" ".join(_command(service)))
+    return _interpolated(" ".join(_command(service)))
 
 
 def _dependencies(service: Service) -> dict[str, dict[str, Any]]:
@@ -98,16 +149,34 @@ def _networks(service: Service) -> set[str]:
     return set(service.get("networks", []))
 
 
+class Port(NamedTuple):
+    address: str
+    host: str
+    container: str
+
+
+def _port(port: str | dict[str, Any]) -> Port:
+    """A port as written, from the short (`[ADDRESS:]HOST:CONTAINER`) or the long syntax."""
+    if isinstance(port, dict):
+        return Port(str(port.get("host_ip", "")), str(port["published"]), str(port["target"]))
+    *address, host, container = port.rsplit(":", 2)
+    return Port("".join(address), host, container.split("/")[0])
+
+
+def _written_ports(service: Service) -> list[Port]:
+    return [_port(port) for port in service.get("ports", [])]
+
+
+def _ports(service: Service, variables: Mapping[str, str] = REQUIRED_VALUES) -> list[Port]:
+    """Each published port as Compose reads it with these variables set."""
+    return [
+        Port(*(_interpolated(part, variables) for part in port)) for port in _written_ports(service)
+    ]
+
+
 def _published(service: Service) -> dict[str, str]:
-    """Host port -> container port, from the short (`[IP:]HOST:CONTAINER`) or long syntax."""
-    mapping: dict[str, str] = {}
-    for port in service.get("ports", []):
-        if isinstance(port, dict):
-            mapping[str(port["published"])] = str(port["target"])
-        else:
-            *_, host, container = str(port).split(":")
-            mapping[host] = container.split("/")[0]
-    return mapping
+    """Host port -> container port."""
+    return {port.host: port.container for port in _ports(service)}
 
 
 def _healthcheck(service: Service) -> str:
@@ -160,7 +229,7 @@ def test_stack_has_every_service_the_readme_lists(services: dict[str, Service]) 
 
 def _image(service: Service) -> tuple[str, str]:
     """Repository and tag, any `${NAME:-default}` read as its default."""
-    repository, _, tag = _with_defaults(str(service["image"])).partition(":")
+    repository, _, tag = _interpolated(str(service["image"])).partition(":")
     return repository, tag
 
 
@@ -261,7 +330,7 @@ def test_app_process_environment_names_every_contract_variable(
     assert environment["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert environment["TEMPORAL_NAMESPACE"] == "ordering-system"
     assert environment["DATABASE_URL"] == (
-        "mysql+asyncmy://user:password@mysql:3306/ordering_system"
+        f"mysql+asyncmy://user:{REQUIRED_VALUES['MYSQL_PASSWORD']}@mysql:3306/ordering_system"
     )
     assert (environment["ORDERS_TOPIC"], environment["STATUS_TOPIC"], environment["DLQ_TOPIC"]) == (
         TOPICS
@@ -347,26 +416,191 @@ def test_init_migrates_the_database_with_the_app_image(services: dict[str, Servi
     assert "DATABASE_URL" in _environment(init)
 
 
-def test_every_compose_variable_is_documented_in_env_example_with_its_default() -> None:
-    used = {
-        match["name"]: match["default"]
-        for match in DEFAULTED_VARIABLE.finditer(COMPOSE_FILE.read_text(encoding="utf-8"))
-    }
-    documented = dict(
+def _variables() -> list[re.Match[str]]:
+    return list(VARIABLE.finditer(COMPOSE_FILE.read_text(encoding="utf-8")))
+
+
+def _env_example() -> dict[str, str]:
+    return dict(
         line.split("=", 1)
         for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     )
 
-    assert used == documented
+
+def _required() -> set[str]:
+    return {match["name"] for match in _variables() if match["kind"] == ":?"}
 
 
-def test_every_compose_variable_has_one_default() -> None:
-    defaults: dict[str, set[str]] = {}
-    for match in DEFAULTED_VARIABLE.finditer(COMPOSE_FILE.read_text(encoding="utf-8")):
-        defaults.setdefault(match["name"], set()).add(match["default"])
+def test_every_compose_variable_is_documented_in_env_example_with_its_default() -> None:
+    """A required variable is there too, empty: a copied `.env.example` does not start."""
+    used = {match["name"]: match["text"] if match["kind"] == ":-" else "" for match in _variables()}
 
-    assert {name: values for name, values in defaults.items() if len(values) > 1} == {}
+    assert used == _env_example()
+
+
+def test_every_compose_variable_has_a_default_or_is_required() -> None:
+    """A bare `${NAME}` would start the stack with an empty value."""
+    assert [match[0] for match in _variables() if match["kind"] is None] == []
+
+
+def test_every_compose_variable_has_one_default_or_one_message() -> None:
+    forms: dict[str, set[tuple[str, str]]] = {}
+    for match in _variables():
+        forms.setdefault(match["name"], set()).add((match["kind"], match["text"]))
+
+    assert {name: values for name, values in forms.items() if len(values) > 1} == {}
+
+
+def test_every_password_and_key_in_compose_is_required_with_a_message_saying_how() -> None:
+    secret_variables = {
+        match["name"] for match in _variables() if SECRET_NAME.search(match["name"])
+    }
+    unguarded = [
+        match[0]
+        for match in _variables()
+        if match["name"] in secret_variables
+        and not (
+            match["kind"] == ":?" and match["name"] in match["text"] and ".env" in match["text"]
+        )
+    ]
+
+    assert secret_variables >= REQUIRED_VALUES.keys()
+    assert unguarded == []
+
+
+def test_no_service_is_given_a_password_compose_makes_up(services: dict[str, Service]) -> None:
+    """Each secret in a service's environment is a required variable, whole."""
+    made_up = [
+        f"{name}.{setting}"
+        for name, service in services.items()
+        for setting, value in _raw_environment(service).items()
+        if SECRET_NAME.search(setting)
+        and not ((match := VARIABLE.fullmatch(value)) and match["kind"] == ":?")
+    ]
+    url = _raw_environment(services["consumer"])["DATABASE_URL"]
+
+    assert made_up == []
+    assert "${MYSQL_PASSWORD:?" in url
+
+
+@pytest.mark.parametrize("variable", sorted(REQUIRED_VALUES))
+def test_compose_refuses_to_start_without_each_required_variable(variable: str) -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    unset = {name: value for name, value in REQUIRED_VALUES.items() if name != variable}
+
+    _interpolated(text)  # with every one set, nothing is missing
+    with pytest.raises(MissingVariableError, match=f"^{variable}: set {variable} in .env"):
+        _interpolated(text, unset)
+    with pytest.raises(MissingVariableError, match=f"^{variable}: "):
+        _interpolated(text, {**unset, variable: ""})
+
+
+def test_env_example_has_no_password_or_key_to_copy() -> None:
+    secrets = {name: value for name, value in _env_example().items() if SECRET_NAME.search(name)}
+
+    assert secrets.keys() >= REQUIRED_VALUES.keys()
+    assert {name: value for name, value in secrets.items() if value} == {}
+    assert secrets.keys() <= _required()
+
+
+def test_env_example_says_how_to_make_the_passwords_and_the_key() -> None:
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+
+    assert "secrets.token_urlsafe(" in text
+    assert "base64.b64encode(os.urandom(32))" in text
+
+
+def test_every_port_is_published_on_publish_address_only(services: dict[str, Service]) -> None:
+    addresses = {
+        f"{name}: {address}"
+        for name, service in services.items()
+        for address, _, _ in _written_ports(service)
+        if address != PUBLISH_ADDRESS
+    }
+
+    assert addresses == set()
+
+
+def test_nothing_is_open_to_the_network_unless_publish_address_says_so(
+    services: dict[str, Service],
+) -> None:
+    by_default = {port.address for service in services.values() for port in _ports(service, {})}
+    chosen = {
+        port.address
+        for service in services.values()
+        for port in _ports(service, {"PUBLISH_ADDRESS": "192.0.2.7"})
+    }
+    published = {name for name, service in services.items() if _ports(service)}
+
+    assert by_default == {LOOPBACK}
+    assert chosen == {"192.0.2.7"}
+    assert published >= {"kafka", "mysql", "temporal", "temporal-ui", "codec-server", "grafana"}
+
+
+@pytest.mark.parametrize("process", sorted(PAYLOAD_KEY_HOLDERS))
+def test_process_reads_the_payload_key_from_its_secret_file_never_its_environment(
+    compose: Document,
+    services: dict[str, Service],
+    process: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The secret is written where SECRETS_DIR looks, under the name the settings read."""
+    environment = _environment(services[process])
+    secrets_dir = tmp_path / "secrets"
+    for grant in services[process].get("secrets", []):
+        source, target = grant["source"], grant.get("target", grant["source"])
+        # Some Compose versions make it 0440, root's: unreadable by the image's user.
+        assert int(grant["mode"], 8) & 0o004, "readable by others"
+        mounted = Path("/run/secrets") / target
+        variable = compose["secrets"][source]["environment"]
+        assert str(mounted.parent) == environment["SECRETS_DIR"]
+        secrets_dir.mkdir(exist_ok=True)
+        (secrets_dir / mounted.name).write_text(REQUIRED_VALUES[variable] + "\n")
+    settings_class = PAYLOAD_KEY_HOLDERS[process]
+    monkeypatch.chdir(tmp_path)  # away from the checkout's `.env`
+    for name in os.environ.keys() & {field.upper() for field in settings_class.model_fields}:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    settings = settings_class(_secrets_dir=secrets_dir)
+
+    assert not any(SECRET_NAME.search(name) for name in environment)
+    assert encryption_codec(settings) is not None
+
+
+def test_payload_key_is_required_before_any_container_starts(compose: Document) -> None:
+    """Compose reads a secret's variable only as it starts a container that lists it."""
+    secret = compose["secrets"]["payload_encryption_key"]
+
+    assert secret["environment"] == "PAYLOAD_ENCRYPTION_KEY"
+    match = VARIABLE.fullmatch(secret["x-required"])
+    assert match is not None
+    assert (match["name"], match["kind"]) == ("PAYLOAD_ENCRYPTION_KEY", ":?")
+
+
+def test_temporal_ui_and_cli_decode_payloads_through_the_codec_server(
+    services: dict[str, Service],
+) -> None:
+    codec = services["codec-server"]
+    command = _command(codec)
+    listening = command[command.index("--port") + 1]
+    (port,) = _ports(codec)
+    (ui_port,) = _ports(services["temporal-ui"])
+    browser_endpoint = urlsplit(_environment(services["temporal-ui"])["TEMPORAL_CODEC_ENDPOINT"])
+    cli_endpoint = _environment(services["temporal-admin-tools"])["TEMPORAL_CODEC_ENDPOINT"]
+    origins = _environment(codec)["CODEC_CORS_ORIGINS"].split(",")
+    hosts = _environment(codec)["CODEC_ALLOWED_HOSTS"].split(",")
+
+    assert command[:4] == ["python", "-m", "ops", "codec-server"]
+    assert command[command.index("--host") + 1] == "0.0.0.0"  # the published port reaches it
+    assert port.container == listening
+    assert (browser_endpoint.hostname, str(browser_endpoint.port)) == ("localhost", port.host)
+    assert cli_endpoint == f"http://codec-server:{listening}"
+    assert {f"http://localhost:{ui_port.host}", f"http://{LOOPBACK}:{ui_port.host}"} <= set(origins)
+    assert {browser_endpoint.netloc, urlsplit(cli_endpoint).netloc} <= set(hosts)
 
 
 def test_image_runs_the_worker_as_a_non_root_user() -> None:
@@ -405,4 +639,4 @@ def test_app_processes_send_their_traces_to_jaeger(services: dict[str, Service])
 
         assert environment["TRACING_ENABLED"].startswith("${TRACING_ENABLED:-true}")
         assert endpoint == "http://jaeger:4318"
-    assert "16686:16686" in services["jaeger"]["ports"]
+    assert _published(services["jaeger"]) == {"16686": "16686"}
