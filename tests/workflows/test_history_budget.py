@@ -1,0 +1,69 @@
+"""What one happy-path order costs Temporal, counted from its history against a committed budget.
+
+Every history event is a write to Temporal's database and every workflow task a round trip to
+the worker, so a change that adds some makes every order dearer; the budget beside this test
+(`history_budget.json`) makes such a change a decision, taken by editing the figure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+
+from schemas.order import OrderStatus
+from tests.workflows.fakes import an_order
+from tests.workflows.harness import OrderRunner
+
+BUDGET = Path(__file__).with_name("history_budget.json")
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK's name; a patch's marker is another
+
+
+def history_figures(events: list[HistoryEvent]) -> dict[str, int]:
+    """The figures the budget names, counted from a workflow's history events."""
+    kinds = Counter(event.event_type for event in events)
+    markers = [e for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    return {
+        "events": len(events),
+        "workflow_tasks": kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED],
+        "activities": kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
+        "local_activity_markers": sum(
+            m.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER for m in markers
+        ),
+        "markers": len(markers),
+        "upserts": kinds[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES],
+    }
+
+
+def over_budget(measured: dict[str, int], budget: dict[str, int]) -> list[str]:
+    return [
+        f"{name}: {measured[name]} > {limit} (+{measured[name] - limit})"
+        for name, limit in budget.items()
+        if measured[name] > limit
+    ]
+
+
+async def test_a_happy_path_order_stays_within_its_history_budget(
+    orders: OrderRunner, order_id: int
+) -> None:
+    handle = await orders.start(an_order(order_id))
+    assert (await orders.result_of(handle)).status == OrderStatus.COMPLETED
+    history = await handle.fetch_history()
+    budget = {k: v for k, v in json.loads(BUDGET.read_text()).items() if not k.startswith("_")}
+
+    measured = history_figures(list(history.events))
+
+    assert set(measured) == set(budget), "the budget names every figure the test counts"
+    overruns = over_budget(measured, budget)
+    assert not overruns, f"the order's history grew past {BUDGET.name}: {'; '.join(overruns)}"
+
+
+def test_the_budget_names_which_figure_grew_and_by_how_much() -> None:
+    budget = {"events": 38, "workflow_tasks": 5, "upserts": 7}
+
+    overruns = over_budget({"events": 41, "workflow_tasks": 5, "upserts": 6}, budget)
+
+    assert overruns == ["events: 41 > 38 (+3)"]
