@@ -29,6 +29,7 @@ from observability.logs import configure_logging
 from observability.process import invalid_settings
 from ops import codec_server, commands, dead_letters, inspection, kafka
 from ops.cli import build_parser
+from ops.codec_access import local_names
 from ops.errors import EXIT_OK, EXIT_UNUSABLE, OpsError, ServiceUnavailableError, UsageError
 from ops.orders import OrderRecords
 from ops.reconcile import Options, Reconciler
@@ -170,7 +171,17 @@ async def run_codec_server(arguments: argparse.Namespace, settings: OpsSettings)
     codec = encryption_codec(settings)
     if codec is None:
         raise UsageError("PAYLOAD_ENCRYPTION_KEY is not set: there is nothing to decode with")
-    service = codec_server.CodecService(codec, settings.codec_cors_origins)
+    try:
+        hosts = settings.codec_allowed_hosts or local_names(arguments.host, arguments.port)
+    except ValueError as error:
+        raise UsageError(f"--host: {error}") from None
+    token = settings.codec_auth_token
+    service = codec_server.CodecService(
+        codec,
+        settings.codec_cors_origins,
+        hosts=hosts,
+        token=token.get_secret_value() if token is not None else None,
+    )
     try:
         runner = await codec_server.start(service, arguments.host, arguments.port)
     except OSError as error:
@@ -181,6 +192,11 @@ async def run_codec_server(arguments: argparse.Namespace, settings: OpsSettings)
     try:
         write(f"codec server on http://{arguments.host}:{arguments.port}")
         write(f"for pages from {', '.join(settings.codec_cors_origins)}")
+        write(f"answering requests to Host {', '.join(map(str, hosts))}")
+        if token is None:
+            write("to anyone who reaches it: no CODEC_AUTH_TOKEN")
+        else:
+            write("bearing Authorization: Bearer <CODEC_AUTH_TOKEN> only")
         await stop.wait()
     finally:
         await runner.cleanup()

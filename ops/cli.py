@@ -23,6 +23,9 @@ configuration (environment variables or a .env file, as for the consumer and the
   OPS_LOG_LEVEL            the libraries' logs, default CRITICAL (silent)
   TEMPORAL_TLS*, TEMPORAL_API_KEY, PAYLOAD_ENCRYPTION_KEY[_ID]  as for the processes (README)
   CODEC_CORS_ORIGINS       pages that may call codec-server, default the local Temporal UIs
+  CODEC_ALLOWED_HOSTS      the Host names codec-server answers to (name or name:port),
+                           default localhost and 127.0.0.1 (and --host) with --port
+  CODEC_AUTH_TOKEN         set, codec-server wants Authorization: Bearer <token>
 
 exit codes:
   0  done
@@ -164,8 +167,11 @@ def _codec_server(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "serve Temporal's remote codec protocol, so the Temporal UI shows payloads in clear",
         "Decrypt (/decode) and encrypt (/encode) payloads with PAYLOAD_ENCRYPTION_KEY for the"
         " Temporal UI and CLI: point the UI's codec endpoint at http://HOST:PORT. Browsers may"
-        " call it from CODEC_CORS_ORIGINS only. It holds the key: keep it on localhost unless"
-        " it is behind access control. Runs until interrupted.",
+        " call it from CODEC_CORS_ORIGINS only; it answers requests to the CODEC_ALLOWED_HOSTS"
+        " names only (403 otherwise), and with CODEC_AUTH_TOKEN set, only those bearing it"
+        " (401 otherwise; the CLI sends it with --codec-auth 'Bearer <token>'). It holds the"
+        " key: keep it on localhost unless it is behind access control. Runs until"
+        " interrupted.",
     )
     server.add_argument("--port", type=_at_least(1), default=8888, help="default 8888")
     server.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")

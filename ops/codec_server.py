@@ -4,15 +4,19 @@ Temporal's remote codec protocol: `POST /encode` and `POST /decode` (also under 
 prefix, `/<namespace>/decode`) take and give `{"payloads": [...]}`, each payload in proto3 JSON
 (its metadata values and data in base64). The browser calls it from the UI's page, so it answers
 CORS preflights for the configured origins only. It holds the key: it listens on localhost
-unless told otherwise. `CodecService` is the protocol without sockets; aiohttp serves it, as it
-serves the metrics endpoints, refusing a body over `MAX_BODY_BYTES` with 413.
+unless told otherwise, answers 403 to a request whose `Host` is not one of the names it serves,
+and, given a token, 401 to one without `Authorization: Bearer <token>` (`ops.codec_access`
+says why); a preflight needs no token, as browsers send it without credentials.
+`CodecService` is the protocol without sockets; aiohttp serves it, as it serves the metrics
+endpoints, refusing a body over `MAX_BODY_BYTES` with 413. No body is read from a request
+refused for its host or its token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -21,6 +25,7 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 
 from observability.http import serve
+from ops.codec_access import HostName, bears_token
 from temporal_connection.encryption import EncryptionCodec, PayloadDecryptionError
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -38,34 +43,54 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def _text(status: int, message: str) -> Response:
-    return Response(status, TEXT, message.encode() + b"\n")
+def _text(status: int, message: str, *headers: tuple[str, str]) -> Response:
+    return Response(status, TEXT, message.encode() + b"\n", headers)
 
 
 class CodecService:
-    """The protocol, without sockets: one request in, one response out."""
+    """The protocol, without sockets: one request in, one response out.
 
-    def __init__(self, codec: EncryptionCodec, origins: Collection[str]) -> None:
+    It answers to the `hosts` names only, and, with a `token`, to requests bearing it only.
+    """
+
+    def __init__(
+        self,
+        codec: EncryptionCodec,
+        origins: Collection[str],
+        *,
+        hosts: Collection[HostName],
+        token: str | None = None,
+    ) -> None:
         self._codec = codec
         self._origins = frozenset(origins)
+        self._hosts = tuple(hosts)
+        self._token = token
 
     async def respond(
-        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        read_body: Callable[[], Awaitable[bytes]],
     ) -> Response:
-        """`headers` are looked up by lower-case name: aiohttp's are case-insensitive."""
-        response = await self._route(method, path.split("?", 1)[0], body)
+        """`headers` are looked up by lower-case name: aiohttp's are case-insensitive. The body
+        is read only once the request has passed the host and token checks."""
+        response = await self._route(method, path.split("?", 1)[0], headers, read_body)
         return self._with_cors(response, headers.get("origin", ""))
 
-    async def _route(self, method: str, path: str, body: bytes) -> Response:
+    async def _route(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        read_body: Callable[[], Awaitable[bytes]],
+    ) -> Response:
         action = path.rstrip("/").rsplit("/", 1)[-1]
-        if action not in ("encode", "decode"):
-            return _text(404, "not found: /encode, /decode")
-        if method == "OPTIONS":
-            return Response(204, TEXT, b"")
-        if method != "POST":
-            return _text(405, "POST only")
+        refusal = self._refusal(method, action, headers)
+        if refusal is not None:
+            return refusal
         try:
-            payloads = _payloads(body)
+            payloads = _payloads(await read_body())
             if action == "encode":
                 coded = await self._codec.encode(payloads)
             else:
@@ -74,6 +99,32 @@ class CodecService:
             return _text(400, str(error) or "bad request")
         document = {"payloads": [json_format.MessageToDict(p) for p in coded]}
         return Response(200, JSON, json.dumps(document).encode())
+
+    def _refusal(self, method: str, action: str, headers: Mapping[str, str]) -> Response | None:
+        """The answer to a request that gets no payloads (a preflight's included), or `None`."""
+        host = headers.get("host", "")
+        if not any(name.admits(host) for name in self._hosts):
+            served = ", ".join(map(str, self._hosts))
+            return _text(
+                403,
+                f"this codec server does not answer to Host {host[:100]!r}, only to {served}:"
+                " add the name to CODEC_ALLOWED_HOSTS if it is this server's",
+            )
+        if action not in ("encode", "decode"):
+            return _text(404, "not found: /encode, /decode")
+        if method == "OPTIONS":
+            return Response(204, TEXT, b"")
+        if self._token is not None and not bears_token(
+            headers.get("authorization", ""), self._token
+        ):
+            return _text(
+                401,
+                "this codec server needs its token: send Authorization: Bearer <CODEC_AUTH_TOKEN>",
+                ("WWW-Authenticate", 'Bearer realm="codec-server"'),
+            )
+        if method != "POST":
+            return _text(405, "POST only")
+        return None
 
     def _with_cors(self, response: Response, origin: str) -> Response:
         if origin not in self._origins:
@@ -85,7 +136,8 @@ class CodecService:
             ("Access-Control-Allow-Headers", ALLOWED_HEADERS),
             ("Vary", "Origin"),
         )
-        return Response(response.status, response.content_type, response.body, cors)
+        headers = (*response.headers, *cors)
+        return Response(response.status, response.content_type, response.body, headers)
 
 
 def _payloads(body: bytes) -> list[Payload]:
@@ -114,8 +166,9 @@ def application(service: CodecService, read_timeout: float) -> web.Application:
     """Every path and method goes to `service`, which routes them itself."""
 
     async def answer(request: web.Request) -> web.Response:
-        body = await _body(request, read_timeout)
-        response = await service.respond(request.method, request.path, request.headers, body)
+        response = await service.respond(
+            request.method, request.path, request.headers, lambda: _body(request, read_timeout)
+        )
         headers = (("Content-Type", response.content_type), *response.headers)
         return web.Response(status=response.status, body=response.body, headers=headers)
 

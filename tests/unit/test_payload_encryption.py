@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.service import TLSConfig
 
+from ops.codec_access import HostName
 from ops.codec_server import CodecService
 from ops.settings import OpsSettings
 from temporal_connection.client import data_converter, tls_config
@@ -26,6 +28,7 @@ from temporal_connection.settings import TemporalSettings
 KEY = bytes(range(32))
 KEY_TEXT = base64.b64encode(KEY).decode()
 UI = "http://localhost:8233"
+HOST = "localhost:8888"
 CLEAR = Payload(metadata={"encoding": b"json/plain"}, data=b'{"email":"ada@example.com"}')
 
 
@@ -135,12 +138,23 @@ def _payloads(body: bytes) -> list[Payload]:
     return [json_format.ParseDict(p, Payload()) for p in json.loads(body)["payloads"]]
 
 
+def service_of(codec: EncryptionCodec) -> CodecService:
+    return CodecService(codec, [UI], hosts=[HostName.parse(HOST)])
+
+
+def reading(body: bytes) -> Callable[[], Awaitable[bytes]]:
+    async def read() -> bytes:
+        return body
+
+    return read
+
+
 async def test_the_codec_server_decodes_for_the_ui_with_cors_headers() -> None:
     codec = EncryptionCodec("k1", KEY)
     [sealed] = await codec.encode([CLEAR])
-    service = CodecService(codec, [UI])
+    service = service_of(codec)
     response = await service.respond(
-        "POST", "/ordering-system/decode", {"origin": UI}, _body(sealed)
+        "POST", "/ordering-system/decode", {"origin": UI, "host": HOST}, reading(_body(sealed))
     )
     assert response.status == 200
     assert _payloads(response.body) == [CLEAR]
@@ -149,16 +163,22 @@ async def test_the_codec_server_decodes_for_the_ui_with_cors_headers() -> None:
 
 async def test_the_codec_server_encodes_what_the_ui_sends() -> None:
     codec = EncryptionCodec("k1", KEY)
-    response = await CodecService(codec, [UI]).respond("POST", "/encode", {}, _body(CLEAR))
+    response = await service_of(codec).respond(
+        "POST", "/encode", {"host": HOST}, reading(_body(CLEAR))
+    )
     [sealed] = _payloads(response.body)
     assert sealed.metadata["encoding"] == b"binary/encrypted"
     assert await codec.decode([sealed]) == [CLEAR]
 
 
 async def test_the_codec_server_answers_a_preflight_only_for_allowed_origins() -> None:
-    service = CodecService(EncryptionCodec("k1", KEY), [UI])
-    allowed = await service.respond("OPTIONS", "/decode", {"origin": UI}, b"")
-    other = await service.respond("OPTIONS", "/decode", {"origin": "http://evil.example"}, b"")
+    service = service_of(EncryptionCodec("k1", KEY))
+    allowed = await service.respond(
+        "OPTIONS", "/decode", {"origin": UI, "host": HOST}, reading(b"")
+    )
+    other = await service.respond(
+        "OPTIONS", "/decode", {"origin": "http://evil.example", "host": HOST}, reading(b"")
+    )
     assert allowed.status == 204
     assert ("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization") in (
         allowed.headers
@@ -168,13 +188,13 @@ async def test_the_codec_server_answers_a_preflight_only_for_allowed_origins() -
 
 async def test_the_codec_server_refuses_a_payload_it_cannot_decrypt() -> None:
     [sealed] = await EncryptionCodec("old", KEY).encode([CLEAR])
-    service = CodecService(EncryptionCodec("k1", KEY), [UI])
-    response = await service.respond("POST", "/decode", {}, _body(sealed))
+    service = service_of(EncryptionCodec("k1", KEY))
+    response = await service.respond("POST", "/decode", {"host": HOST}, reading(_body(sealed)))
     assert response.status == 400
     assert b"'old'" in response.body
 
 
 async def test_the_codec_server_refuses_a_body_that_is_not_the_protocol() -> None:
-    service = CodecService(EncryptionCodec("k1", KEY), [UI])
-    response = await service.respond("POST", "/decode", {}, b'{"nope": 1}')
+    service = service_of(EncryptionCodec("k1", KEY))
+    response = await service.respond("POST", "/decode", {"host": HOST}, reading(b'{"nope": 1}'))
     assert response.status == 400
