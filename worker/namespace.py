@@ -13,6 +13,7 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.api.workflowservice.v1 import (
+    CountWorkflowExecutionsRequest,
     DescribeNamespaceRequest,
     RegisterNamespaceRequest,
 )
@@ -56,6 +57,7 @@ async def ensure_namespace(client: Client, namespace: str, retention: timedelta)
             if race.status != RPCStatusCode.ALREADY_EXISTS:
                 raise
     await _ensure_search_attributes(client, namespace)
+    await _wait_until_searchable(client, namespace)
 
 
 async def _ensure_search_attributes(client: Client, namespace: str) -> None:
@@ -79,3 +81,26 @@ async def _ensure_search_attributes(client: Client, namespace: str) -> None:
             AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
         )
         log.info("added search attributes %s to %s", sorted(missing), namespace)
+
+
+# A query naming every attribute, each compared with a value of its type.
+_PROBE = " AND ".join(
+    f"{name} = 0" if kind == IndexedValueType.INDEXED_VALUE_TYPE_INT else f"{name} = ''"
+    for name, kind in SEARCH_ATTRIBUTES.items()
+)
+
+
+async def _wait_until_searchable(client: Client, namespace: str) -> None:
+    """Return once the server accepts the attributes. With its search-attribute cache on, as
+    production servers run, attributes just added (here or by a worker starting alongside)
+    are refused as invalid for a few seconds: the consumer's first starts would fail."""
+    request = CountWorkflowExecutionsRequest(namespace=namespace, query=_PROBE)
+    for _ in range(300):
+        try:
+            await client.workflow_service.count_workflow_executions(request)
+            return
+        except RPCError as error:
+            if error.status != RPCStatusCode.INVALID_ARGUMENT:
+                raise
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"the search attributes of {namespace} did not become searchable")
