@@ -171,12 +171,15 @@ def _mounts(service: Document) -> dict[str, tuple[str, str]]:
     return mounts
 
 
+PUBLISHED_ON = "${PUBLISH_ADDRESS:-127.0.0.1}"
+
+
 def _container_port(service: Document, host_port: str) -> str:
     for port in service.get("ports", []):
-        host, _, container = str(port).partition(":")
-        if host == host_port:
+        address, host, container = str(port).rsplit(":", 2)
+        if address == PUBLISHED_ON and host == host_port:
             return container
-    raise AssertionError(f"host port {host_port} is not published")
+    raise AssertionError(f"host port {host_port} is not published on {PUBLISHED_ON}")
 
 
 def test_every_panel_has_a_title_and_a_query(dashboard: Document, panels: list[Panel]) -> None:
@@ -340,6 +343,6 @@ def test_prometheus_and_grafana_run_pinned_official_images_on_the_readme_ports(
 ) -> None:
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", services["prometheus"]["image"])
     assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", services["grafana"]["image"])
-    assert services["prometheus"]["ports"] == ["9090:9090"]
-    assert services["grafana"]["ports"] == ["3000:3000"]
+    assert services["prometheus"]["ports"] == [f"{PUBLISHED_ON}:9090:9090"]
+    assert services["grafana"]["ports"] == [f"{PUBLISHED_ON}:3000:3000"]
     assert services["grafana"]["depends_on"] == {"prometheus": {"condition": "service_started"}}
