@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import signal
@@ -148,11 +149,25 @@ def _workflows_page(env: dict[str, str]) -> str:
     return f"{ui}/namespaces/{env.get('TEMPORAL_NAMESPACE', 'ordering-system')}/workflows"
 
 
+def _logs_folder(env: dict[str, str]) -> Path:
+    """Where the processes' logs go: beside the local stack's own, under `DEVSTACK_DIR` when it
+    is set as for `make stack-up`, else `.devstack/logs`."""
+    return Path(env.get("DEVSTACK_DIR", PROJECT_ROOT / ".devstack")).resolve() / "logs"
+
+
+def _shown(path: Path) -> str:
+    """`path` as a person in the project's folder reads it."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
 def main() -> int:
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Every line shows as it is printed, through `| tee` or a pipe as on a terminal.
+        sys.stdout.reconfigure(line_buffering=True)
     env = {**os.environ}
     env.setdefault("ORDERING_CANCEL_WINDOW_SECONDS", "5")
     env.setdefault("LOG_FORMAT", "text")  # the demo's logs are read by a person
-    logs = PROJECT_ROOT / ".devstack" / "logs"
+    logs = _logs_folder(env)
     logs.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
     for name in ("worker", "consumer"):
@@ -160,7 +175,8 @@ def main() -> int:
             processes.append(subprocess.Popen([sys.executable, "-m", name], env=env,
                                               stdout=log, stderr=subprocess.STDOUT,
                                               start_new_session=True))  # fmt: skip
-        print(f"run: started {name} (pid {processes[-1].pid}, log .devstack/logs/{name}.log)")
+        shown = _shown(logs / f"{name}.log")
+        print(f"run: started {name} (pid {processes[-1].pid}, log {shown})")
     print(f"run: Temporal UI {_workflows_page(env)}\n", flush=True)
     try:
         asyncio.run(publish_and_watch(env))
@@ -168,7 +184,7 @@ def main() -> int:
         print("run: worker and consumer keep running; Ctrl-C stops them")
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        print("run: a process exited; see .devstack/logs/", file=sys.stderr)
+        print(f"run: a process exited; see {_shown(logs)}/", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nrun: stopping")

@@ -27,6 +27,24 @@ CATALOGUE = [
 ]
 
 
+async def dead_letters(bootstrap: str, topic: str, expected: int, within: float = 60) -> list[Any]:
+    """The records of a dead-letter topic, from its start, once `expected` are there."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        async with asyncio.timeout(within):
+            while len(records) < expected:
+                batch = await consumer.getmany(timeout_ms=500)
+                records += [r for part in batch.values() for r in part]
+        # Anything beyond what was expected is a defect too: read a little longer.
+        batch = await consumer.getmany(timeout_ms=1000)
+        records += [r for part in batch.values() for r in part]
+    finally:
+        await consumer.stop()
+    return records
+
+
 @dataclass
 class Pipeline:
     endpoints: Endpoints
@@ -50,24 +68,7 @@ class Pipeline:
         )
 
     async def dead_letters(self, expected: int, within: float = 60) -> list[Any]:
-        consumer = AIOKafkaConsumer(
-            self.topics.dlq,
-            bootstrap_servers=self.endpoints.kafka_bootstrap,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        records: list[Any] = []
-        try:
-            async with asyncio.timeout(within):
-                while len(records) < expected:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    records += [r for part in batch.values() for r in part]
-            # Anything beyond what was expected is a defect too: read a little longer.
-            batch = await consumer.getmany(timeout_ms=1000)
-            records += [r for part in batch.values() for r in part]
-        finally:
-            await consumer.stop()
-        return records
+        return await dead_letters(self.endpoints.kafka_bootstrap, self.topics.dlq, expected, within)
 
     async def search(self, query: str, expected: int, within: float = 30) -> int:
         """How many workflows a Temporal UI search finds, once it finds `expected` or time is up

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,14 +115,31 @@ _SECURED = {
 }
 
 
-def discover_secured(endpoints: Endpoints) -> SecuredEndpoints:
-    """The secured endpoints of the stack `endpoints` came from: named in the environment
-    (`make test` sources `.devstack/env`), or in `.devstack/env` itself."""
+def _stack_values(endpoints: Endpoints) -> Iterator[dict[str, str]]:
+    """What is known of the stack `endpoints` came from: the environment (`make test` sources
+    `.devstack/env`), then `.devstack/env` itself, where they name the same Kafka."""
     env_file = PROJECT_ROOT / ".devstack" / "env"
     sources = [dict(os.environ)] + ([_read_env_file(env_file)] if env_file.exists() else [])
     for values in sources:
-        if values.get("KAFKA_BOOTSTRAP_SERVERS") != endpoints.kafka_bootstrap:
-            continue
+        if values.get("KAFKA_BOOTSTRAP_SERVERS") == endpoints.kafka_bootstrap:
+            yield values
+
+
+def discover_temporal_ui(endpoints: Endpoints) -> str:
+    """The address of the Temporal UI beside the Temporal of `endpoints`, as `make run` prints
+    it: only the local stack serves one."""
+    for values in _stack_values(endpoints):
+        if values.get("TEMPORAL_UI_URL"):
+            return values["TEMPORAL_UI_URL"]
+    raise ServicesUnavailableError(
+        "no Temporal UI is known for these services: only the local stack "
+        "(`python -m devstack up`) serves one"
+    )
+
+
+def discover_secured(endpoints: Endpoints) -> SecuredEndpoints:
+    """The secured endpoints of the stack `endpoints` came from."""
+    for values in _stack_values(endpoints):
         if all(values.get(name) for name in _SECURED.values()):
             secured = SecuredEndpoints(**{f: values[name] for f, name in _SECURED.items()})
             _check_answers(secured.kafka_sasl_ssl)
