@@ -135,19 +135,25 @@ async def connection(database: databases.Database) -> AsyncIterator[Any]:
 
 
 @asynccontextmanager
-async def transaction(database: databases.Database) -> AsyncIterator[Any]:
+async def transaction(
+    database: databases.Database, *, read_committed: bool = False
+) -> AsyncIterator[Any]:
     """A transaction on this task's own pooled connection, committed unless an error escapes.
 
     Taking the connection explicitly keeps concurrent tasks sharing one `Database` on
     connections of their own (encode/databases#403, #456). BEGIN, COMMIT and ROLLBACK are
     sent here rather than through `databases`' Transaction, which never hands its connection
     back to the pool when the rollback itself fails, as it does after a cancelled query.
+    `read_committed` gives each read a snapshot of its own, for a transaction that may stay
+    open long: it then holds back no purge of older row versions.
     """
     async with translate_errors(), database.connection() as conn:
         raw = conn.raw_connection
         if raw.get_transaction_status():
             # BEGIN would silently commit the caller's open transaction.
             raise RuntimeError("a transaction is already open on this task's connection")
+        if read_committed:
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         await raw.begin()
         try:
             yield conn

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -12,6 +12,7 @@ from db.connection import connection, order_must_exist, retry_conflicts, transac
 from db.errors import OrderNotFoundError
 from db.order_inserts import insert_orders_and_items, results_by_ref
 from db.order_rows import ItemRow, NewOrder, OrderInsertResult, OrderRow, StatusRow
+from db.outbox import add_status_event
 from db.statements import case_when, in_list, to_utc_naive
 from schemas.workflow_io import StatusChange
 
@@ -36,7 +37,8 @@ _INSERT_HISTORY = (
 
 
 class OrderRepository:
-    """Reads and writes `orders`, `order_items` and `order_status_history`."""
+    """Reads and writes `orders`, `order_items` and `order_status_history`, and writes each
+    status's event to `status_outbox`."""
 
     def __init__(self, database: databases.Database) -> None:
         self._database = database
@@ -134,9 +136,13 @@ class OrderRepository:
             )
         return [StatusRow.from_record(record) for record in records]
 
-    async def record_status(self, change: StatusChange) -> None:
-        """Append the change to the history and make it the order's status, unless the order
-        already holds a later one; repeating a change changes nothing."""
+    async def record_status(
+        self, change: StatusChange, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Append the change to the history, make it the order's status unless the order
+        already holds a later one, and put its event in the outbox with `headers` (the trace
+        context), all in one transaction. Repeating a change changes nothing and sends no
+        second event, even after the first one has left the outbox."""
         # A reason longer than its column would fail this write on every retry: keep its start.
         reason = change.reason[:REASON_LENGTH] if change.reason is not None else None
         values = {
@@ -157,7 +163,10 @@ class OrderRepository:
                 # retries deadlock on shared locks.
                 await conn.execute(_ADVANCE_STATUS, values)
                 with order_must_exist(change.order_id):
-                    await conn.execute(_INSERT_HISTORY, history)
+                    inserted = await conn.execute(_INSERT_HISTORY, history)
+                # One row inserted counts 1; an existing row left as it is counts 0.
+                if inserted == 1:
+                    await add_status_event(conn, change, headers)
 
         await retry_conflicts(record)
 

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas.order import OrderStatus
+from schemas.workflow_io import StatusChange, status_event_id
 
 # DECIMAL(10,2): eight digits before the point, two after. ASCII digits only, because
 # Decimal() would also take other scripts' digits and "1e3", "NaN" or " 1.00".
@@ -184,6 +185,22 @@ class OrderStatusChanged(_WireModel):
     reason: str | None = None
 
 
+def status_event(change: StatusChange) -> OrderStatusChanged:
+    """The event for a status change; its id comes from the workflow and the sequence, so every
+    copy of one status, however often it is written or sent, carries the same id and content."""
+    return OrderStatusChanged(
+        event_id=status_event_id(change.workflow_id, change.sequence),
+        occurred_at=change.occurred_at,
+        order_id=change.order_id,
+        order_ref=change.order_ref,
+        workflow_id=change.workflow_id,
+        sequence=change.sequence,
+        previous_status=change.previous_status,
+        status=change.status,
+        reason=change.reason,
+    )
+
+
 def order_content_fingerprint(order: OrderDetails) -> str:
     """A digest of what makes an order: equal for a redelivery, different for a conflicting one."""
     content = {
@@ -217,4 +234,5 @@ __all__ = [
     "OrderStatusChanged",
     "PaymentDetails",
     "order_content_fingerprint",
+    "status_event",
 ]

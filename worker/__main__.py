@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from datetime import timedelta
 
+import databases
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import REGISTRY
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -19,6 +22,7 @@ from db.errors import DatabaseUnavailableError
 from db.inventory import InventoryRepository
 from db.notifications import NotificationRepository
 from db.orders import OrderRepository
+from db.outbox import StatusOutbox
 from db.payments import PaymentRepository
 from kafka_connection.access import check_access as check_kafka_access
 from kafka_connection.client import client_options as kafka_client_options
@@ -38,8 +42,11 @@ from worker.activities import (
 from worker.activity_failures import CompactFailures
 from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
+from worker.outbox_pruner import OutboxPruner
 from worker.payments import MockPaymentGateway
 from worker.publisher import StatusPublisher
+from worker.relay import RelayOptions, StatusRelay
+from worker.relay_lifecycle import Relay, bounded, running, until_stopped
 from worker.settings import WorkerSettings
 from worker.workflows import OrderProcessingWorkflow
 
@@ -65,17 +72,72 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         tls=settings.database_ssl_context(),
     )
     await check_kafka_access(settings)  # a refusal's reason, before any client is made
+    # The relay's producer, its only one: idempotent, so its retries never reorder or repeat.
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), enable_idempotence=True, acks="all"
     )
     await producer.start()
     publisher = StatusPublisher(producer, settings.status_topic)
-    statuses = OrderStatusActivities(OrderRepository(database), publisher, metrics)
+    relay = status_relay(settings, StatusOutbox(database), publisher, metrics)
+    worker = order_worker(settings, client, database, relay, metrics)
+    watched.readiness.watch(
+        [
+            Probe("kafka", publisher.reachable),
+            Probe("mysql", lambda: database.fetch_val("SELECT 1")),
+            Probe("temporal", client.service_client.check_health),
+        ]
+    )
+    log.info("worker polling %s in %s", settings.ordering_task_queue, settings.temporal_namespace)
+    try:
+        # Exited in reverse: the activities drain first, then the relay sends what they wrote.
+        async with running(relay) as relaying, worker:
+            await until_stopped(stop, relaying)
+            log.info("draining in-flight activities")
+    finally:
+        await watched.close()
+        # stop() can hang while brokers are down (aiokafka#659): bound it.
+        await bounded("the Kafka producer's stop", producer.stop())
+        await database.disconnect()
+        await tracing.close()  # the last spans exported
+        log.info("worker stopped")
+
+
+def status_relay(
+    settings: WorkerSettings,
+    outbox: StatusOutbox,
+    publisher: StatusPublisher,
+    metrics: WorkerMetrics,
+) -> Relay:
+    """The worker's relay, or with STATUS_RELAY=external the pruner of rows that change data
+    capture has sent."""
+    if settings.status_relay == "external":
+        return OutboxPruner(
+            outbox,
+            retention_seconds=settings.status_outbox_retention_seconds,
+            batch_size=settings.status_relay_batch_size,
+        )
+    options = RelayOptions(
+        holder=f"{socket.gethostname()}/{os.getpid()}",
+        batch_size=settings.status_relay_batch_size,
+        poll_seconds=settings.status_relay_poll_seconds,
+    )
+    return StatusRelay(outbox, publisher, metrics, options)
+
+
+def order_worker(
+    settings: WorkerSettings,
+    client: Client,
+    database: databases.Database,
+    relay: Relay,
+    metrics: WorkerMetrics,
+) -> Worker:
+    """The Temporal worker of the order workflow and its activities."""
+    statuses = OrderStatusActivities(OrderRepository(database), relay, metrics)
     catalogue = CatalogueActivities(statuses, CatalogueRepository(database))
     inventory = InventoryActivities(statuses, InventoryRepository(database))
     payments = PaymentActivities(statuses, PaymentRepository(database), MockPaymentGateway())
     notifications = NotificationActivities(statuses, NotificationRepository(database))
-    worker = Worker(
+    return Worker(
         client,
         task_queue=settings.ordering_task_queue,
         workflows=[OrderProcessingWorkflow],
@@ -97,24 +159,6 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         ),
         interceptors=[CompactFailures(), ActivityTimer(metrics)],
     )
-    watched.readiness.watch(
-        [
-            Probe("kafka", publisher.reachable),
-            Probe("mysql", lambda: database.fetch_val("SELECT 1")),
-            Probe("temporal", client.service_client.check_health),
-        ]
-    )
-    log.info("worker polling %s in %s", settings.ordering_task_queue, settings.temporal_namespace)
-    try:
-        async with worker:
-            await stop.wait()
-            log.info("draining in-flight activities")
-    finally:
-        await watched.close()
-        await producer.stop()
-        await database.disconnect()
-        await tracing.close()  # the last spans exported
-        log.info("worker stopped")
 
 
 async def main() -> int:

@@ -2,8 +2,10 @@
 
 Temporal runs an activity at least once, so every one here first looks for its own effect
 and does nothing the second time: statuses by (order, sequence), reservations and payments
-by order, notifications by (order, kind). The `fault_point` calls mark where the reliability
-tests may crash, fail or slow an activity (`worker.crashpoints`); unarmed, they do nothing.
+by order, notifications by (order, kind). A status's event is written to the outbox with the
+status itself; the relay (`worker.relay`) sends it, so no activity waits for Kafka. The
+`fault_point` calls mark where the reliability tests may crash, fail or slow an activity
+(`worker.crashpoints`); unarmed, they do nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from temporalio.exceptions import ApplicationError
 
 from db.errors import InsufficientStockError
 from db.payments import PaymentStatus
+from observability.tracing import trace_headers
 from schemas import failures
-from schemas.events import OrderStatusChanged
 from schemas.failures import FailureType
 from schemas.order import OrderStatus
 from schemas.workflow_io import (
@@ -34,13 +36,14 @@ from worker.crashpoints import fault_point
 from worker.domain import OrderRuleBrokenError, check_against_catalogue
 from worker.payments import MockPaymentGateway, PaymentDeclinedError
 from worker.ports import Catalogue, Inventory, Notifications, Payments, StatusStore
-from worker.publisher import status_event
 
 log = logging.getLogger(__name__)
 
 
-class EventPublisher(Protocol):
-    async def publish(self, event: OrderStatusChanged) -> None: ...
+class Relay(Protocol):
+    """Told when a status's event is committed to the outbox (`worker.relay.StatusRelay`)."""
+
+    def wake(self) -> None: ...
 
 
 class FinishedOrders(Protocol):
@@ -54,12 +57,18 @@ class _Uncounted:
         pass
 
 
+def _trace_context() -> dict[str, str]:
+    # The activity's span, when tracing is on: stored with the event, so the order's trace
+    # reaches subscribers whenever the relay sends it.
+    return {name: value.decode() for name, value in trace_headers()}
+
+
 def _business_failure(failure_type: FailureType, reason: str) -> ApplicationError:
     return ApplicationError(reason, type=failure_type.value, non_retryable=True)
 
 
 class Announcer(Protocol):
-    """Records and publishes the statuses a step carries (`OrderStatusActivities.announce`)."""
+    """Records the statuses a step carries, with their events (`OrderStatusActivities.announce`)."""
 
     async def announce(self, changes: Iterable[StatusChange]) -> None: ...
 
@@ -68,28 +77,28 @@ class OrderStatusActivities:
     def __init__(
         self,
         orders: StatusStore,
-        publisher: EventPublisher,
+        relay: Relay,
         finished: FinishedOrders | None = None,
     ) -> None:
         self._orders = orders
-        self._publisher = publisher
+        self._relay = relay
         self._finished: FinishedOrders = finished or _Uncounted()
 
     @activity.defn(name="update_status")
     async def update_status(self, change: StatusChange) -> None:
-        """Write the status to MySQL, then publish its event. Idempotent: the row keeps the
-        highest sequence and a republished event carries the same `event_id`."""
+        """Write the status, its history line and its event to MySQL in one transaction.
+        Idempotent: the row keeps the highest sequence, and a repeat writes no second event."""
         await self.announce([change])
 
     async def announce(self, changes: Iterable[StatusChange]) -> None:
         """`update_status` for each change in turn, inside a step's activity. A retried step
-        repeats them: the rows stay as they are and the events go out again under their ids."""
+        repeats them and changes nothing: each status's event was written once, with it."""
         for change in changes:
             await self._announce(change)
 
     async def _announce(self, change: StatusChange) -> None:
-        await self._orders.record_status(change)
-        await self._publisher.publish(status_event(change))
+        await self._orders.record_status(change, _trace_context())
+        self._relay.wake()
         await fault_point("update_status")
         if change.status.is_terminal:
             # Counted once the attempt has done everything, so a failed attempt does not count;

@@ -12,6 +12,10 @@ unset (always, in production) every point returns at once and does nothing. The 
 - `slow:<seconds>`: sleep before the effect, so a test can act while the call is in flight
   (only activities with a before-effect point: reserve_stock and process_payment).
 
+Besides the activities, `status_relay` marks the relay's point between Kafka's acks for a
+batch of status events and the deletion of their outbox rows; it takes `crash_after_effect`
+only.
+
 Unlike the rest of the library, this module reads the environment itself, and only when a
 point is reached: the hook must reach into the activities of a worker started as users start
 it, without a setting or a parameter in the production path.
@@ -39,7 +43,13 @@ ACTIVITIES = frozenset(
         "send_order_confirmation",
     }
 )
+RELAY = "status_relay"
 SLOWABLE = frozenset({"reserve_stock", "process_payment"})
+# The relay's point is not in an activity: it has no attempts to fail.
+_AFTER_EFFECT_MODES = {
+    True: frozenset({"crash_after_effect", "fail_after_effect"}),
+    False: frozenset({"crash_after_effect"}),
+}
 _FAILING_ATTEMPTS = 2
 
 _crashes = 0
@@ -51,8 +61,8 @@ class _Fault(NamedTuple):
 
 
 async def fault_point(activity_name: str, *, before_effect: bool = False) -> None:
-    """Apply the fault armed for `activity_name` at this point, if any; by default the point
-    sits after the activity's effect (done now or found done) and before it returns."""
+    """Apply the fault armed for `activity_name` (or `RELAY`) at this point, if any; by
+    default the point sits after the effect (done now or found done) and before it returns."""
     spec = os.environ.get(FAULT_VARIABLE)
     if not spec:
         return
@@ -74,11 +84,11 @@ def _faults(spec: str) -> dict[str, _Fault]:
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, _, mode = item.partition(":")
         mode, _, seconds = mode.partition(":")
-        if name not in ACTIVITIES:
+        if name not in ACTIVITIES and name != RELAY:
             raise ValueError(f"{FAULT_VARIABLE}: no fault point named {name!r}")
         if mode == "slow" and name in SLOWABLE:
             faults[name] = _Fault(mode, float(seconds))
-        elif mode in {"crash_after_effect", "fail_after_effect"} and not seconds:
+        elif not seconds and mode in _AFTER_EFFECT_MODES[name in ACTIVITIES]:
             faults[name] = _Fault(mode, 0.0)
         else:
             raise ValueError(f"{FAULT_VARIABLE}: cannot apply {item!r}")

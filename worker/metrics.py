@@ -1,4 +1,5 @@
-"""The worker's metrics: orders reaching a terminal status, and how long activities take.
+"""The worker's metrics: orders reaching a terminal status, how long activities take, and how
+the status relay keeps up with the outbox.
 
 The Temporal SDK's own metrics (task latencies, slots, polls) are exported separately by its
 runtime (`observability.exporters.temporal_runtime`).
@@ -7,9 +8,10 @@ runtime (`observability.exporters.temporal_runtime`).
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
@@ -36,12 +38,44 @@ class WorkerMetrics:
         )
         # Present at 0 from the start, so a rate over it is defined before the first order.
         self.orders_finished.labels(OrderStatus.COMPLETED.value, "")
+        self.status_events_relayed = Counter(
+            "ordering_status_events_relayed",
+            "Status events the relay sent from the outbox and Kafka acknowledged (at least "
+            "once: a batch sent again after a failure before its rows were deleted counts again)",
+            registry=registry,
+        )
+        self.status_relay_lag = Gauge(
+            "ordering_status_relay_lag_seconds",
+            "Age of the oldest status event waiting in the outbox, as the relay last saw it "
+            "(growing while Kafka holds its batch up); 0 when none waits",
+            registry=registry,
+        )
+        self._oldest_waiting: datetime | None = None
+        self.status_relay_lag.set_function(self._relay_lag)
+        self.status_relay_leader = Gauge(
+            "ordering_status_relay_leader",
+            "1 while this process's relay holds the outbox's lease, else 0 (it stands by)",
+            registry=registry,
+        )
 
     def order_finished(self, status: OrderStatus, reason: str | None) -> None:
         self.orders_finished.labels(status.value, reason_code(reason)).inc()
 
     def activity_done(self, name: str, outcome: str, seconds: float) -> None:
         self.activity_duration.labels(name, outcome).observe(seconds)
+
+    def events_relayed(self, count: int) -> None:
+        self.status_events_relayed.inc(count)
+
+    def oldest_waiting(self, written_at: datetime | None) -> None:
+        self._oldest_waiting = written_at
+
+    def _relay_lag(self) -> float:
+        oldest = self._oldest_waiting
+        return 0.0 if oldest is None else max((datetime.now(UTC) - oldest).total_seconds(), 0.0)
+
+    def relay_leading(self, leading: bool) -> None:
+        self.status_relay_leader.set(1 if leading else 0)
 
 
 def reason_code(reason: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Protocol
 
@@ -12,7 +12,9 @@ from schemas.workflow_io import StatusChange
 
 
 class StatusStore(Protocol):
-    async def record_status(self, change: StatusChange) -> None: ...
+    async def record_status(
+        self, change: StatusChange, headers: Mapping[str, str] | None = None
+    ) -> None: ...
 
 
 class Catalogue(Protocol):

@@ -1,35 +1,25 @@
-"""Publishing `OrderStatusChanged` events to the status topic, keyed by `order_ref`."""
+"""Sending the outbox's `OrderStatusChanged` events to the status topic, keyed by `order_ref`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
-from observability.tracing import trace_headers
-from schemas.events import OrderStatusChanged
-from schemas.workflow_io import StatusChange, status_event_id
+from db.outbox import OutboxRow
+from worker.relay import RelaySendError
 
 log = logging.getLogger(__name__)
 
 
-def status_event(change: StatusChange) -> OrderStatusChanged:
-    """The event for a status change; its id comes from the workflow and the sequence, so a
-    retried publish carries the same id and subscribers can drop the repeat."""
-    return OrderStatusChanged(
-        event_id=status_event_id(change.workflow_id, change.sequence),
-        occurred_at=change.occurred_at,
-        order_id=change.order_id,
-        order_ref=change.order_ref,
-        workflow_id=change.workflow_id,
-        sequence=change.sequence,
-        previous_status=change.previous_status,
-        status=change.status,
-        reason=change.reason,
-    )
-
-
 class StatusPublisher:
+    """The relay's side of Kafka: one idempotent producer (`enable_idempotence=True`,
+    `acks="all"`), so the broker drops the producer's own retries and keeps each partition's
+    records in the order they were sent."""
+
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self._producer = producer
         self._topic = topic
@@ -39,18 +29,38 @@ class StatusPublisher:
         probe of Kafka, raising `KafkaError` when no broker answers."""
         await self._producer.client.fetch_all_metadata()
 
-    async def publish(self, event: OrderStatusChanged) -> None:
-        """Wait for the broker's ack, so the activity completes only once the event is out."""
-        await self._producer.send_and_wait(
-            self._topic,
-            key=event.order_ref.encode(),
-            value=event.model_dump_json().encode(),
-            # The activity's span, when tracing is on: the order's trace reaches subscribers.
-            headers=trace_headers(),
-        )
-        log.debug(
-            "published %s (%s)",
-            event.event_id,
-            event.status,
-            extra={"order_ref": event.order_ref, "workflow_id": event.workflow_id},
-        )
+    async def send_all(self, rows: Sequence[OutboxRow]) -> None:
+        """Send the rows in their order and return once the broker has acknowledged each one;
+        `RelaySendError` when it refused or could not be reached for one of them."""
+        # Queued one after another, then awaited together: a round trip per batch, not per
+        # event, and the order of the calls is the order on each partition.
+        acks: list[asyncio.Future[object]] = []
+        try:
+            for row in rows:
+                acks.append(await self._producer.send(self._topic, **_record(row)))
+        except KafkaError as error:
+            for ack in acks:  # their outcome no longer matters: the batch is sent again
+                ack.add_done_callback(_ignore_outcome)
+            raise RelaySendError(f"{type(error).__name__}: {error}") from error
+        # Every outcome collected, so no failed ack is left unretrieved.
+        outcomes = await asyncio.gather(*acks, return_exceptions=True)
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            first = failures[0]
+            raise RelaySendError(f"{type(first).__name__}: {first}") from first
+        log.debug("sent %d status events, last %s", len(rows), rows[-1].event_id if rows else "")
+
+
+def _record(row: OutboxRow) -> dict[str, object]:
+    return {
+        "key": row.message_key.encode(),
+        "value": row.payload.encode(),
+        # The trace of the activity that wrote the status: the order's trace reaches
+        # subscribers.
+        "headers": [(name, value.encode()) for name, value in row.headers.items()],
+    }
+
+
+def _ignore_outcome(ack: asyncio.Future[object]) -> None:
+    if not ack.cancelled():
+        ack.exception()

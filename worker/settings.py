@@ -39,5 +39,16 @@ class WorkerSettings(
     metrics_port: int = Field(default=8002, ge=0, le=65535)
     temporal_metrics_port: int = Field(default=9002, ge=0, le=65535)
 
+    # Who sends the status outbox's rows to STATUS_TOPIC: `builtin`, the worker's relay; or
+    # `external`, change data capture (Debezium's outbox event router) that the deployment
+    # runs instead, the worker then only deleting rows older than the retention. Either way
+    # every status's event is written to the outbox; nothing here can turn that off.
+    status_relay: Literal["builtin", "external"] = "builtin"
+    status_relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # How often the relay looks for rows other worker processes wrote; this process's own
+    # wake it at once.
+    status_relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    status_outbox_retention_seconds: float = Field(default=3600.0, gt=0)
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "json"

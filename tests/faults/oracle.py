@@ -7,7 +7,8 @@ After a run settles, for what the test published and Kafka acknowledged:
 - each order has at most one capture and one confirmation, and a refund exactly where a
   capture was compensated;
 - status events per order carry sequence 1..n with no gap (a repeat has the same event_id and
-  the same content), and MySQL's status is the last event's.
+  the same content), each first arriving after the one before it, and MySQL's status is the
+  last event's.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ async def _check_order(
     sequences = sorted(e["sequence"] for e in by_id.values())
     if sequences != list(range(1, len(sequences) + 1)):
         problems.append(f"{ref}: sequences {sequences}")
+    # Repeats may come late; an event's first copy never comes before an earlier status's.
+    first_arrivals = list(dict.fromkeys(e["sequence"] for e in events))
+    if first_arrivals != sorted(first_arrivals):
+        problems.append(f"{ref}: first arrivals in the order {first_arrivals}")
     if by_id:
         last = max(by_id.values(), key=lambda e: e["sequence"])
         if last["status"] != row["status"]:

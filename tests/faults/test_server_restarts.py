@@ -1,5 +1,6 @@
 """Faults 5, 6 and 7: Kafka, MariaDB and Temporal killed (kill -9) and restarted under a running
-pipeline, and the watchdog that makes a consumer stuck behind a frozen broker exit.
+pipeline, Kafka kept down while orders are in flight, and the watchdog that makes a consumer
+stuck behind a frozen broker exit.
 
 These tests kill servers, so they run on a private stack of their own (`private_stack.py`):
 `endpoints` and `temporal_client` are overridden here, and the usual `pipeline` fixture builds
@@ -188,6 +189,52 @@ async def test_kafka_killed_three_times_mid_stream_loses_and_doubles_no_acknowle
     assert "Unable connect to node" in consumer_log
     assert "Unable connect to node" in worker_log
     assert consumer_log.count("Discovered coordinator") >= 4  # found again after each restart
+
+
+# Seconds each payment of the Kafka outage test waits, so the outage lands mid-order.
+PAYMENT_DELAY = 3
+ORDERS_WHERE = "SELECT COUNT(*) FROM orders WHERE"
+
+
+async def test_orders_complete_while_kafka_is_down_and_their_events_follow_once_it_is_back(
+    pipeline: Pipeline, stack: PrivateStack
+) -> None:
+    # Default settings: no step has more time or attempts than a deployment would give it.
+    pipeline.processes.start("worker", ORDERING_FAULT=f"process_payment:slow:{PAYMENT_DELAY}")
+    pipeline.processes.start("consumer")
+    refs = [f"kafka-down-{n}" for n in range(10)]
+    for ref in refs:
+        await pipeline.publish.event(order_placed(ref, [line(TEA)]))
+    # Every order stored and its workflow started, the first payments under way.
+    await wait_until(lambda: "fault process_payment slow" in pipeline.processes.log("worker"))
+    await wait_for_count(pipeline, f"{ORDERS_WHERE} temporal_workflow_id IS NOT NULL", 10)
+
+    open_at_kill = await pipeline.count(f"{ORDERS_WHERE} status <> 'COMPLETED'")
+    await stack.kill("kafka")
+    # Kafka stays down: the steps write their statuses and events to MySQL, and go on.
+    await wait_for_count(pipeline, f"{ORDERS_WHERE} status = 'COMPLETED'", 10)
+    waiting = await pipeline.count("SELECT COUNT(*) FROM status_outbox")
+    worker_alive = pipeline.processes.running["worker"].poll() is None
+    await stack.restart()
+    finals = await pipeline.statuses.wait_final(refs, within=120)
+    problems = await check(pipeline, Expected(orders=set(refs)))
+
+    assert problems == [], describe(problems)
+    assert set(finals.values()) == {"COMPLETED"}
+    assert open_at_kill > 0, "the outage must land with orders in flight"
+    assert waiting > 0, "events must have waited in the outbox"
+    assert worker_alive
+    assert await pipeline.count("SELECT COUNT(*) FROM status_outbox") == 0
+    assert "status events wait in the outbox" in pipeline.processes.log("worker")
+
+
+async def wait_for_count(pipeline: Pipeline, sql: str, expected: int, within: float = 60) -> None:
+    """Wait until `sql` counts `expected` rows."""
+    async with asyncio.timeout(within):
+        while True:
+            if await pipeline.count(sql) == expected:
+                return
+            await asyncio.sleep(0.1)
 
 
 async def test_mariadb_killed_mid_run_dead_letters_nothing_and_half_applies_no_reservation(

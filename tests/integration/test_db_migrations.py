@@ -14,7 +14,7 @@ import pytest
 from db.connection import database_for
 from db.demo_catalogue import load_demo_catalogue
 from db.errors import MigrationError
-from db.migrate import MIGRATIONS_DIRECTORY, apply_migrations
+from db.migrate import MIGRATIONS_DIRECTORY, apply_migrations, load_migrations
 from tests.harness import Run, run_module
 
 CONTRACT_COLUMNS = {
@@ -34,7 +34,14 @@ CONTRACT_COLUMNS = {
         "order_id", "sequence", "previous_status", "status", "reason", "occurred_at",
     },
     "schema_migrations": {"version", "name", "checksum", "applied_at"},
+    "status_outbox": {
+        "id", "order_id", "sequence", "event_id", "event_type", "message_key", "payload",
+        "headers", "created_at",
+    },
+    "outbox_relay_lease": {"name", "holder", "acquired_at"},
 }  # fmt: skip
+# Every shipped migration, in order: a fresh database gets them all.
+SHIPPED = [migration.label for migration in load_migrations()]
 
 
 async def _connected(url: str) -> databases.Database:
@@ -89,9 +96,12 @@ async def test_running_migrations_again_applies_nothing_and_draws_no_server_warn
     finally:
         await database.disconnect()
 
-    assert first == ["0001_initial"]
+    assert first[:2] == ["0001_initial", "0002_status_outbox"]
+    assert first == SHIPPED
     assert second == []
-    assert [(row["version"], row["name"]) for row in recorded] == [(1, "initial")]
+    assert sorted((row["version"], row["name"]) for row in recorded) == [
+        (migration.version, migration.name) for migration in load_migrations()
+    ]
     assert caplog.records == []
 
 
@@ -103,7 +113,7 @@ async def test_concurrent_migration_runs_apply_each_migration_once(database_url:
         for runner in runners:
             await runner.disconnect()
 
-    assert sorted(results) == [[], [], [], ["0001_initial"]]
+    assert sorted(results) == [[], [], [], SHIPPED]
 
 
 async def test_an_applied_migration_that_was_edited_is_refused(
@@ -170,7 +180,7 @@ async def test_migrate_command_succeeds_twice_applying_nothing_the_second_time(
     first = await _run_db_command("migrate", database_url=database_url)
     second = await _run_db_command("migrate", database_url=database_url)
 
-    assert first == (0, "applied 0001_initial\n", "")
+    assert first == (0, "".join(f"applied {label}\n" for label in SHIPPED), "")
     assert second == (0, "schema up to date: nothing to apply\n", "")
 
 

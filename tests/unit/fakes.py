@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import count
@@ -13,7 +13,7 @@ from db.catalogue import ProductRow
 from db.errors import DatabaseUnavailableError, InsufficientStockError
 from db.order_rows import NewOrder, OrderInsertResult, OrderRow
 from db.payments import PaymentRow, PaymentStatus
-from schemas.events import OrderStatusChanged
+from schemas.events import OrderStatusChanged, status_event
 from schemas.order import OrderStatus
 from schemas.workflow_io import OrderLine, OrderWorkflowInput, StatusChange
 from worker.payments import MockPaymentGateway
@@ -118,27 +118,32 @@ class FakeOrderWorkflows:
 
 
 class FakeStatusStore:
-    """The orders' status history, as `record_status` leaves it."""
+    """The orders' status history, as `record_status` leaves it, and the outbox's events with
+    their headers, one per status however often it is recorded."""
 
     def __init__(self) -> None:
         self.changes: list[StatusChange] = []
+        self.outbox: list[tuple[OrderStatusChanged, dict[str, str]]] = []
         self.unavailable = False
 
-    async def record_status(self, change: StatusChange) -> None:
+    async def record_status(
+        self, change: StatusChange, headers: Mapping[str, str] | None = None
+    ) -> None:
         if self.unavailable:
             raise DatabaseUnavailableError("connection lost", errno=2013)
         if change not in self.changes:
             self.changes.append(change)
+            self.outbox.append((status_event(change), dict(headers or {})))
 
 
-class FakeStatusPublisher:
-    """The status topic: every event published, in order."""
+class FakeRelay:
+    """Counts how often the relay was told a status's event is waiting."""
 
     def __init__(self) -> None:
-        self.events: list[OrderStatusChanged] = []
+        self.wakes = 0
 
-    async def publish(self, event: OrderStatusChanged) -> None:
-        self.events.append(event)
+    def wake(self) -> None:
+        self.wakes += 1
 
 
 class FakeCatalogue:

@@ -28,7 +28,7 @@ from tests.unit.fakes import (
     FakeInventory,
     FakeNotifications,
     FakePayments,
-    FakeStatusPublisher,
+    FakeRelay,
     FakeStatusStore,
     RecordingGateway,
 )
@@ -50,7 +50,7 @@ CATALOGUE = {1: Decimal("19.99"), 7: Decimal("5.00")}
 
 
 def statuses() -> OrderStatusActivities:
-    return OrderStatusActivities(FakeStatusStore(), FakeStatusPublisher())
+    return OrderStatusActivities(FakeStatusStore(), FakeRelay())
 
 
 def environment(attempt: int = 1) -> ActivityEnvironment:
@@ -91,50 +91,40 @@ def application_error(raised: pytest.ExceptionInfo[ApplicationError]) -> tuple[s
 # update_status
 
 
-async def test_a_status_change_is_recorded_and_published_with_a_fixed_event_id() -> None:
-    store, publisher = FakeStatusStore(), FakeStatusPublisher()
-    activities = OrderStatusActivities(store, publisher)
+async def test_a_status_change_is_recorded_with_its_event_and_wakes_the_relay() -> None:
+    store, relay = FakeStatusStore(), FakeRelay()
+    activities = OrderStatusActivities(store, relay)
     change = a_status_change(sequence=3)
 
     await environment().run(activities.update_status, change)
 
     assert store.changes == [change]
-    (event,) = publisher.events
+    [(event, headers)] = store.outbox
     assert event.event_id == f"order-{ORDER_ID}:3"
-    assert event.event_type == "OrderStatusChanged"
-    assert (event.order_id, event.order_ref, event.workflow_id, event.sequence) == (
-        ORDER_ID,
-        "web-000123",
-        f"order-{ORDER_ID}",
-        3,
-    )
-    assert (event.previous_status, event.status, event.reason) == (
-        OrderStatus.VALIDATING,
-        OrderStatus.RESERVING_STOCK,
-        None,
-    )
-    assert event.occurred_at == change.occurred_at
+    assert headers == {}  # tracing is off: no trace context to carry
+    assert relay.wakes == 1
 
 
-async def test_a_repeated_status_change_republishes_the_same_event_id() -> None:
-    publisher = FakeStatusPublisher()
-    activities = OrderStatusActivities(FakeStatusStore(), publisher)
+async def test_a_repeated_status_change_writes_no_second_event() -> None:
+    store = FakeStatusStore()
+    activities = OrderStatusActivities(store, FakeRelay())
 
     await environment().run(activities.update_status, a_status_change(sequence=4))
     await environment(attempt=2).run(activities.update_status, a_status_change(sequence=4))
 
-    assert [event.event_id for event in publisher.events] == [f"order-{ORDER_ID}:4"] * 2
+    assert [event.event_id for event, _ in store.outbox] == [f"order-{ORDER_ID}:4"]
 
 
-async def test_a_status_that_cannot_be_recorded_is_not_published() -> None:
-    store, publisher = FakeStatusStore(), FakeStatusPublisher()
+async def test_a_status_that_cannot_be_recorded_does_not_wake_the_relay() -> None:
+    store, relay = FakeStatusStore(), FakeRelay()
     store.unavailable = True
-    activities = OrderStatusActivities(store, publisher)
+    activities = OrderStatusActivities(store, relay)
 
     with pytest.raises(DatabaseUnavailableError):
         await environment().run(activities.update_status, a_status_change())
 
-    assert publisher.events == []
+    assert store.outbox == []
+    assert relay.wakes == 0
 
 
 # validate_order

@@ -20,8 +20,10 @@ from schemas.events import (
     OrderStatusChanged,
     PaymentDetails,
     order_content_fingerprint,
+    status_event,
 )
 from schemas.order import OrderStatus
+from schemas.workflow_io import StatusChange
 
 CONTRACT_ORDER_PLACED = """
 {
@@ -332,6 +334,23 @@ def test_status_changed_writes_the_contract_json_shape() -> None:
         expected.pop("occurred_at")
     )
     assert written == expected
+
+
+def test_a_status_change_becomes_the_contract_event_with_an_id_fixed_by_its_sequence() -> None:
+    change = StatusChange(
+        order_id=17,
+        order_ref="web-000123",
+        workflow_id="order-17",
+        sequence=3,
+        previous_status=OrderStatus.VALIDATING,
+        status=OrderStatus.RESERVING_STOCK,
+        occurred_at=datetime(2026, 11, 26, 12, 0, 1, 250_000, tzinfo=UTC),
+    )
+
+    event = status_event(change)
+
+    assert event == OrderStatusChanged.model_validate_json(CONTRACT_STATUS_CHANGED)
+    assert status_event(change) == event  # every copy of one status is the same event
 
 
 def test_status_changed_round_trips_through_json() -> None:
