@@ -90,7 +90,9 @@ def asyncapi_document(version: str) -> dict[str, Any]:
             STATUS_TOPIC,
             ["OrderStatusChanged"],
             "One event per status an order enters, in order per order_ref; repeats carry the "
-            "same event_id.",
+            "same event_id. Sent from MySQL's transactional outbox (table status_outbox) by the "
+            "worker's relay, an idempotent producer with acks=all, or by Debezium's outbox event "
+            "router where a deployment runs it instead: at least once, never ahead of MySQL.",
         ),
         "deadLetters": _channel(DLQ_TOPIC, ["DeadLetter"], "Input messages that cannot be orders."),
     }

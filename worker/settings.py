@@ -48,7 +48,7 @@ class WorkerSettings(
     # How often the relay looks for rows other worker processes wrote; this process's own
     # wake it at once.
     status_relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
-    status_outbox_retention_seconds: float = Field(default=3600.0, gt=0)
+    status_outbox_retention_seconds: float = Field(default=86_400.0, gt=0)
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "json"
