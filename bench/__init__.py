@@ -1,1 +1,1 @@
-"""`make bench`: the pipeline's throughput and latency against Temporal's ceiling, in one run."""
+"""`make bench`: what an order costs the stack, against the floor and the seed's design."""

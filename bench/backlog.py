@@ -1,70 +1,94 @@
-"""Peak memory of the consumer and the worker while they drain a backlog published beforehand."""
+"""A backlog: orders published with the consumer stopped, then the consumer and worker started.
+
+What it shows: whether the pipeline completes orders as fast while the backlog is large as
+once it has shrunk (the first fifth of the completions against the last), how many orders
+stood open in MySQL at once, and the peak memory of the consumer and the worker.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import databases
 import psutil
 
-from bench.ingest import STARTED
+from bench.fresh import fresh_setup
 from bench.kafka import kafka_options
-from bench.pipeline import completed_times, fresh_setup, publish, start, stop
-from bench.report import Progress
+from bench.orders import new_refs, publish, status_reader
+from bench.report import Progress, per_second
+from bench.watch import Watch
 
 MB = 1024 * 1024
+OPEN_ORDERS = "SELECT COUNT(*) FROM orders WHERE status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 
 
-@dataclass(frozen=True)
-class BacklogRun:
-    published: int
-    started: int  # workflows the consumer started
-    completed: int  # orders that reached COMPLETED
-    seconds: float  # from starting the processes to the end of the drain
-    peak_rss_mb: dict[str, float]
-    rss_mb: list[tuple[float, float, float]]  # (seconds, consumer, worker), once a second
+def fifth_rates(times: list[float]) -> list[float]:
+    """Orders completed per second in each fifth of the completions, in time order. A fifth
+    runs from the last completion of the one before (for the first: the first completion, so
+    the processes' start-up is left out) to its own last; its rate is its completions over
+    that span."""
+    ordered = sorted(times)
+    ends = [0] + [round(len(ordered) * k / 5) - 1 for k in range(1, 6)]
+    return [
+        (ends[k] - ends[k - 1]) / max(ordered[ends[k]] - ordered[ends[k - 1]], 1e-3)
+        for k in range(1, 6)
+    ]
 
 
-async def drain_backlog(base: dict[str, str], count: int, within: float, logs: Path) -> BacklogRun:
-    """Publish `count` orders with nothing running, then start the consumer and the worker and
-    sample their resident memory until all orders complete or `within` seconds pass."""
+async def drain_backlog(watch: Watch, base: dict[str, str], count: int) -> dict[str, Any]:
     async with fresh_setup(base, stock=count * 2 + 10) as setup:
-        refs = [f"m-{uuid.uuid4().hex[:10]}" for _ in range(count)]
         kafka = kafka_options(base)
+        refs = new_refs("m", count)
         await publish(kafka, setup.orders_topic, refs, None, Progress("backlog: publish", count))
-        processes = {name: start(name, setup.env, logs) for name in ("consumer", "worker")}
-        pids = processes["consumer"].pid, processes["worker"].pid
-        began = time.monotonic()
-        samples: list[tuple[float, float, float]] = []
-        sampler = asyncio.create_task(_sample(pids, began, samples))
-        try:
-            progress = Progress("backlog: drain", count)
-            done = await completed_times(kafka, setup.status_topic, set(refs), progress, within)
-            seconds = time.monotonic() - began
-            high_water = [_high_water_mb(pid) for pid in pids]
-        finally:
-            sampler.cancel()
-            stop(list(processes.values()))
-        started = await _count(setup.env["DATABASE_URL"], STARTED)
-    peaks = {
-        "consumer": max(high_water[0], *(s[1] for s in samples)),
-        "worker": max(high_water[1], *(s[2] for s in samples)),
+        async with status_reader(kafka, setup.status_topic) as reader:
+            started = time.time()
+            pids = [watch.start(name, name, setup.env).pid for name in ("consumer", "worker")]
+            samples: list[list[float]] = []
+            sampler = asyncio.create_task(_sample(pids, setup.database_url, started, samples))
+            try:
+                progress = Progress("backlog: drain", count)
+                limit = 300 + count  # at least one order a second
+                await watch.until(asyncio.wait_for(reader.wait_for(refs, progress), limit))
+                high_water = [_high_water_mb(pid) for pid in pids]
+            finally:
+                sampler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sampler
+                watch.stop("consumer", "worker")
+        completed = [reader.completed[ref] for ref in refs]
+    rates = fifth_rates(completed)
+    return {
+        "orders": count,
+        "seconds": max(completed) - started,
+        "fifths_per_s": rates,
+        "first_over_last": rates[0] / rates[-1],
+        "most_open_orders": max((s[3] for s in samples), default=0),
+        "peak_rss_mb": {
+            "consumer": max(high_water[0], *(s[1] for s in samples)),
+            "worker": max(high_water[1], *(s[2] for s in samples)),
+        },
+        "samples": samples,  # [seconds, consumer MB, worker MB, open orders], once a second
+        "completed_per_s": per_second(completed, started),
     }
-    return BacklogRun(count, started, len(done), seconds, peaks, samples)
 
 
-async def _sample(
-    pids: tuple[int, int], began: float, samples: list[tuple[float, float, float]]
-) -> None:
-    """Append the consumer's and the worker's resident set size in MB, once a second."""
+async def _sample(pids: list[int], url: str, began: float, samples: list[list[float]]) -> None:
+    """Once a second: the consumer's and the worker's resident memory, and the open orders."""
     consumer, worker = (psutil.Process(pid) for pid in pids)
-    while True:
-        samples.append((round(time.monotonic() - began, 1), _rss_mb(consumer), _rss_mb(worker)))
-        await asyncio.sleep(1)
+    database = databases.Database(url)
+    await database.connect()
+    try:
+        while True:
+            open_orders = int(await database.fetch_val(OPEN_ORDERS))
+            now = round(time.time() - began, 1)
+            samples.append([now, _rss_mb(consumer), _rss_mb(worker), open_orders])
+            await asyncio.sleep(1)
+    finally:
+        await database.disconnect()
 
 
 def _rss_mb(process: psutil.Process) -> float:
@@ -81,12 +105,3 @@ def _high_water_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return 0.0
-
-
-async def _count(url: str, query: str) -> int:
-    database = databases.Database(url)
-    await database.connect()
-    try:
-        return int(await database.fetch_val(query))
-    finally:
-        await database.disconnect()

@@ -11,21 +11,28 @@ import psutil
 
 from devstack import kafka as stack_kafka
 from devstack import mariadb as stack_mariadb
-from devstack import temporal as stack_temporal
 from devstack.config import StackConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH = "bench (load and status reader)"
+TEMPORAL = "temporal server"
+KAFKA = "kafka broker"
+MARIADB = "mariadb server"
 
 
 @dataclass(frozen=True)
 class CpuCost:
     ms_per_item: dict[str, float]  # each process's CPU time (user and system) per item
     cores_busy: float  # all of them together over the stage's wall-clock time
+    seconds: float  # the stage's wall-clock time
+
+    def stack_ms(self) -> float:
+        """What an item cost the stack's own processes: everything but the bench's load."""
+        return sum(ms for name, ms in self.ms_per_item.items() if name != BENCH)
 
 
 class CpuMeter:
-    """Started when the stage starts; `cost(items)` once it is over."""
+    """Started when the stage's measured part starts; `cost(items)` once it is over."""
 
     def __init__(self, processes: dict[str, psutil.Process]) -> None:
         self._processes = processes
@@ -41,13 +48,19 @@ class CpuMeter:
         return CpuCost(
             {name: seconds * 1000 / items for name, seconds in spent.items()},
             sum(spent.values()) / wall,
+            wall,
         )
 
 
-def machine_processes(children: dict[str, subprocess.Popen[bytes]]) -> dict[str, psutil.Process]:
-    """The stage's own processes, the local stack's servers, and the bench itself."""
-    processes = {name: psutil.Process(child.pid) for name, child in children.items()}
-    return processes | stack_servers() | {BENCH: psutil.Process()}
+def processes(
+    children: dict[str, subprocess.Popen[bytes]], *servers: str
+) -> dict[str, psutil.Process]:
+    """The stage's own processes, the named servers (`TEMPORAL` is the one in `children`, the
+    bench's own; Kafka and MariaDB the local stack's), and the bench itself."""
+    measured = {name: psutil.Process(child.pid) for name, child in children.items()}
+    stack = stack_servers()
+    measured |= {name: stack[name] for name in servers if name in stack}
+    return measured | {BENCH: psutil.Process()}
 
 
 def cpu_seconds(process: psutil.Process) -> float:
@@ -56,14 +69,10 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 def stack_servers() -> dict[str, psutil.Process]:
-    """The local stack's servers that run on this machine, found by the stack's own pid files
-    (so a second stack on other ports is never counted); none when the services are elsewhere."""
+    """Kafka and MariaDB of the local stack when they run on this machine, found by the stack's
+    own pid files (so a second stack on other ports is never counted); none when elsewhere."""
     config = StackConfig.from_env(PROJECT_ROOT)
-    parts = {
-        "temporal server": stack_temporal.part(config),
-        "kafka broker": stack_kafka.part(config),
-        "mariadb server": stack_mariadb.part(config),
-    }
+    parts = {KAFKA: stack_kafka.part(config), MARIADB: stack_mariadb.part(config)}
     return {
         name: psutil.Process(pid)
         for name, part in parts.items()

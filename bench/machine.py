@@ -11,11 +11,10 @@ from typing import Any
 import psutil
 
 from bench.cpu import PROJECT_ROOT
-from devstack.config import StackConfig
-from devstack.temporal import binary
+from devstack.temporal import DYNAMIC_CONFIG, binary
 
 
-def describe() -> dict[str, Any]:
+def describe(temporal_database: Path) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
         "cpu_model": _cpu_model(),
@@ -23,7 +22,8 @@ def describe() -> dict[str, Any]:
         "load_average_at_start": [round(load, 2) for load in psutil.getloadavg()],
         "python": platform.python_version(),
         "system": platform.platform(),
-        "temporal": _temporal(),
+        "temporal": _temporal(temporal_database),
+        "temporal_dynamic_config": list(DYNAMIC_CONFIG),
         "commit": _commit(),
     }
 
@@ -37,13 +37,12 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _temporal() -> str:
+def _temporal(database: Path) -> str:
     """The CLI's version line, and whether its SQLite file runs in WAL mode: the dev server's
     throughput roughly doubles with it, and some CLI versions ignored the pragma silently."""
     version = subprocess.run(
         [binary(), "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    database = StackConfig.from_env(PROJECT_ROOT).root / "temporal" / "temporal.db"
     wal = Path(f"{database}-wal").exists()
     return f"{version}, dev server on SQLite ({'WAL' if wal else 'no WAL file found'})"
 

@@ -1,4 +1,4 @@
-"""`python -m bench.noop_worker <task queue>`: a worker process for the ceiling measurements."""
+"""`python -m bench.noop_worker <task queue>`: the worker of the floor's empty workflows."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import sys
 
 from temporalio.worker import Worker
 
-from bench.shapes import NOOP_ACTIVITIES, SeedShapedOrderWorkflow
+from bench.empty_workflow import EmptyWorkflow
 from bench.temporal import connect
 from observability.exit import exit_now
-from worker.workflows import OrderProcessingWorkflow
 
 
 async def main(task_queue: str) -> int:
@@ -20,13 +19,9 @@ async def main(task_queue: str) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    # The project's worker's default limit, so the two take work in the same measure.
     async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[OrderProcessingWorkflow, SeedShapedOrderWorkflow],
-        activities=NOOP_ACTIVITIES,
-        max_concurrent_activities=100,
-        max_concurrent_workflow_tasks=100,
+        client, task_queue=task_queue, workflows=[EmptyWorkflow], max_concurrent_workflow_tasks=100
     ):
         await stop.wait()
     return 0

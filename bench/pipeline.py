@@ -1,207 +1,108 @@
-"""Orders through the whole pipeline: Kafka in, the real consumer and worker, status events out."""
+"""One round: orders through Kafka, the project's consumer, a worker, and status events out.
+
+The worker is the project's (`pipeline`) or the seed-shaped one (`seed`); everything else is
+the same. Each round starts its processes on resources of its own, runs a few orders through
+to warm them up, then meters the measured orders from their first publish to their last
+COMPLETED event, and checks the rows they left in MySQL.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import os
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import databases
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-from bench.cpu import PROJECT_ROOT, CpuCost, CpuMeter, machine_processes
+from bench.cpu import KAFKA, MARIADB, TEMPORAL, CpuCost, CpuMeter, processes
+from bench.effects import check_effects
+from bench.fresh import Setup, fresh_setup
+from bench.history import order_history
 from bench.kafka import kafka_options
-from bench.report import Progress
-from bench.temporal import connect, terminate_running
-from db.migrate import apply_migrations
+from bench.orders import new_refs, publish, status_reader
+from bench.report import Progress, cdf, latency, per_second
+from bench.temporal import connect, until_closed
+from bench.watch import Watch
 
-PRODUCTS = [(1, "BENCH-1", "Bench mug", "19.99"), (2, "BENCH-2", "Bench tea", "5.00")]
+WORKERS = {"pipeline": "worker", "seed": "bench.seed_worker"}
+SEED_ACTIVITIES = 10  # six statuses and four steps: the seed shape, not the project's
+WARM_UP = 10  # orders run through before the meter starts: start-up and first workflows
+START_SECONDS = 180
 
 
 @dataclass(frozen=True)
-class PipelineRun:
+class Round:
+    shape: str
     orders_per_second: float
-    latencies_ms: list[float]
+    cpu: CpuCost
     published: list[float]  # epoch seconds, one per order
-    completed: list[float]
-    cpu: CpuCost  # consumer, worker, the bench, and the local servers
+    completed: list[float]  # when each order entered COMPLETED, in the same order
+    effects: dict[str, float]  # MySQL rows per order
+    history: dict[str, int]  # one order's workflow history, counted
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        pairs = zip(self.published, self.completed, strict=True)
+        return [(end - begin) * 1000 for begin, end in pairs]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "orders": len(self.published),
+            "orders_per_s": self.orders_per_second,
+            "cpu_ms": self.cpu.ms_per_item,
+            "stack_cpu_ms": self.cpu.stack_ms(),
+            "cores_busy": self.cpu.cores_busy,
+            "latency_ms": latency(self.latencies_ms),
+            "latency_cdf_ms": cdf(self.latencies_ms),
+            "completed_per_s": per_second(self.completed, min(self.published)),
+            "effects_per_order": self.effects,
+            "history_per_order": self.history,
+        }
 
 
-@dataclass(frozen=True)
-class Setup:
-    env: dict[str, str]
-    status_topic: str
-    orders_topic: str
-
-
-@contextlib.asynccontextmanager
-async def fresh_setup(base: dict[str, str], stock: int) -> AsyncIterator[Setup]:
-    """A database, topics, task queue and consumer group of this run's own."""
-    run = uuid.uuid4().hex[:8]
-    server_url = base["DATABASE_URL"]
-    url = f"{server_url.rsplit('/', 1)[0]}/bench_{run}"
-    server = databases.Database(server_url)
-    await server.connect()
-    await server.execute(f"CREATE DATABASE bench_{run}")
-    database = databases.Database(url)
-    await database.connect()
-    await apply_migrations(database)
-    # Ids unused by any earlier run, so `order-<id>` never meets an old workflow.
-    await database.execute(f"ALTER TABLE orders AUTO_INCREMENT = {time.time_ns() // 1000}")
-    await database.execute_many(
-        "INSERT INTO products (id, sku, name, price, stock_quantity) VALUES (:i, :s, :n, :p, :q)",
-        [{"i": i, "s": s, "n": n, "p": p, "q": stock} for i, s, n, p in PRODUCTS],
-    )
-    await database.disconnect()
-    topics = {name: f"bench{run}.{name}" for name in ("orders", "status", "dlq")}
-    admin = AIOKafkaAdminClient(**kafka_options(base))
-    await admin.start()
-    await admin.create_topics([NewTopic(t, 3, 1) for t in topics.values()])
-    env = {
-        **base,
-        "DATABASE_URL": url,
-        "ORDERS_TOPIC": topics["orders"],
-        "STATUS_TOPIC": topics["status"],
-        "DLQ_TOPIC": topics["dlq"],
-        "ORDERING_TASK_QUEUE": f"bench-{run}",
-        "KAFKA_CONSUMER_GROUP": f"bench-{run}",
-        "LOG_LEVEL": "WARNING",
-        "METRICS_PORT": "0",
-        "TEMPORAL_METRICS_PORT": "0",
-    }
-    try:
-        yield Setup(env, topics["status"], topics["orders"])
-    finally:
-        await terminate_running(await connect(env), env["ORDERING_TASK_QUEUE"])
-        await admin.delete_topics(list(topics.values()))
-        await admin.close()
-        await server.execute(f"DROP DATABASE bench_{run}")
-        await server.disconnect()
-
-
-def start(module: str, env: dict[str, str], logs: Path, *args: str) -> subprocess.Popen[bytes]:
-    with (logs / f"{module}.log").open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log,
-        )  # fmt: skip
-
-
-def order_event(ref: str) -> bytes:
-    return json.dumps({
-        "event_id": str(uuid.uuid4()), "event_type": "OrderPlaced", "schema_version": 1,
-        "occurred_at": datetime.now().astimezone().isoformat(),
-        "order": {"order_ref": ref, "customer_id": 7, "customer_email": "bench@example.com",
-                  "currency": "USD", "total_amount": "24.99",
-                  "items": [{"product_id": 1, "quantity": 1, "unit_price": "19.99"},
-                            {"product_id": 2, "quantity": 1, "unit_price": "5.00"}],
-                  "payment": {"method": "card", "token": "tok_ok"}},
-    }).encode()  # fmt: skip
-
-
-async def publish(
-    kafka: dict[str, Any],
-    topic: str,
-    refs: list[str],
-    rate: float | None,
-    progress: Progress | None = None,
-) -> dict[str, float]:
-    """Publish one order per ref, open-loop at `rate` per second (None: as fast as Kafka takes
-    them); returns each ref's publish time (epoch seconds)."""
-    producer = AIOKafkaProducer(**kafka, linger_ms=5)
-    await producer.start()
-    sent: dict[str, float] = {}
-    acks = []
-    began = time.monotonic()
-    try:
-        for n, ref in enumerate(refs):
-            if rate is not None:
-                await asyncio.sleep(max(began + n / rate - time.monotonic(), 0))
-            sent[ref] = time.time()
-            acks.append(await producer.send(topic, order_event(ref), key=ref.encode()))
-            if progress is not None:
-                progress.advance()
-        await asyncio.gather(*acks)
-    finally:
-        await producer.stop()
-    return sent
-
-
-async def completed_times(
-    kafka: dict[str, Any], topic: str, refs: set[str], progress: Progress, within: float
-) -> dict[str, float]:
-    """When each order entered COMPLETED, from its event's `occurred_at`: all of them, or
-    those that did within `within` seconds."""
-    consumer = AIOKafkaConsumer(topic, **kafka, auto_offset_reset="earliest")
-    await consumer.start()
-    done: dict[str, float] = {}
-    try:
-        async with asyncio.timeout(within):
-            while len(done) < len(refs):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        event = json.loads(record.value)
-                        ref = event["order_ref"]
-                        if event["status"] == "COMPLETED" and ref in refs and ref not in done:
-                            done[ref] = datetime.fromisoformat(event["occurred_at"]).timestamp()
-                            progress.advance()
-    except TimeoutError:
-        progress.close()
-    finally:
-        await consumer.stop()
-    return done
-
-
-async def run_pipeline(
-    base: dict[str, str], count: int, rate: float | None, stage: str, logs: Path
-) -> PipelineRun:
-    async with fresh_setup(base, stock=count * 2 + 10) as setup:
-        processes = {m: start(m, setup.env, logs) for m in ("worker", "consumer")}
-        meter = CpuMeter(machine_processes(processes))
+async def run_round(
+    watch: Watch, base: dict[str, str], shape: str, count: int, rate: float | None = None
+) -> Round:
+    """`count` orders published as fast as Kafka takes them, or open-loop at `rate` a second."""
+    label = shape if rate is None else f"{shape} at {rate:.1f}/s"
+    async with fresh_setup(base, stock=(count + WARM_UP) * 2 + 10) as setup:
+        watch.start("worker", WORKERS[shape], setup.env)
+        watch.start("consumer", "consumer", setup.env)
         try:
-            refs = [f"b-{uuid.uuid4().hex[:10]}" for _ in range(count)]
-            progress = Progress(stage, count)
-            watcher = asyncio.create_task(
-                completed_times(
-                    kafka_options(base), setup.status_topic, set(refs), progress,
-                    within=60 + count / 2,
-                )
-            )  # fmt: skip
-            sent = await publish(kafka_options(base), setup.orders_topic, refs, rate)
-            done = await watcher
-            cpu = meter.cost(count)
+            sent, done, cpu = await _measure(watch, setup, count, rate, label)
         finally:
-            stop(list(processes.values()))
-    if len(done) < count:
-        raise RuntimeError(f"{stage}: {count - len(done)} of {count} orders never completed")
-    published, completed = [sent[ref] for ref in refs], [done[ref] for ref in refs]
-    latencies = [(end - begin) * 1000 for begin, end in zip(published, completed, strict=True)]
-    return PipelineRun(
-        count / (max(completed) - min(published)), latencies, published, completed, cpu
-    )
+            watch.stop("worker", "consumer")
+        effects = await check_effects(setup.database_url)
+        history = await order_history(setup.env, setup.database_url, next(iter(sent)))
+    if shape == "seed" and history["activities"] != SEED_ACTIVITIES:
+        raise RuntimeError(f"the seed round's orders ran {history['activities']} activities")
+    published, completed = [sent[ref] for ref in sent], [done[ref] for ref in sent]
+    rate_seen = count / (max(completed) - min(published))
+    return Round(shape, rate_seen, cpu, published, completed, effects, history)
 
 
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=60)
-
-
-def stack_env() -> dict[str, str]:
-    names = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE")
-    missing = [name for name in names[:3] if not os.environ.get(name)]
-    if missing:
-        raise SystemExit(f"bench: {', '.join(missing)} not set; run it with `make bench`")
-    return {**os.environ, **{n: os.environ[n] for n in names if n in os.environ}}
+async def _measure(
+    watch: Watch, setup: Setup, count: int, rate: float | None, label: str
+) -> tuple[dict[str, float], dict[str, float], CpuCost]:
+    kafka = kafka_options(setup.env)
+    async with status_reader(kafka, setup.status_topic) as reader:
+        warm = new_refs("w", WARM_UP)
+        await watch.until(publish(kafka, setup.orders_topic, warm, None))
+        await watch.until(asyncio.wait_for(reader.wait_for(warm), START_SECONDS))
+        refs, progress = new_refs("b", count), Progress(label, count)
+        children = watch.processes("worker", "consumer", TEMPORAL)
+        meter = CpuMeter(processes(children, KAFKA, MARIADB))
+        sent, _ = await watch.until(
+            asyncio.wait_for(
+                asyncio.gather(
+                    publish(kafka, setup.orders_topic, refs, rate),
+                    reader.wait_for(refs, progress),
+                ),
+                timeout=START_SECONDS + count,
+            )
+        )
+        client = await connect(setup.env)
+        await watch.until(asyncio.wait_for(until_closed(client, setup.task_queue), 120))
+        cpu = meter.cost(count)
+        wrong = reader.missing_events(warm + refs)
+    if wrong:
+        raise RuntimeError(f"{len(wrong)} orders lack some of their status events 1 to 6")
+    return sent, {ref: reader.completed[ref] for ref in refs}, cpu

@@ -11,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+_STARTED = time.monotonic()
+
+
+def elapsed() -> str:
+    """How long the bench has been running, for its progress lines."""
+    return f"{time.monotonic() - _STARTED:.0f} s in"
 
 
 @dataclass
@@ -49,6 +55,12 @@ def percentile(values: list[float], share: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(int(share * len(ordered)), len(ordered) - 1)]
+
+
+def latency(values: list[float]) -> dict[str, float]:
+    """p50, p95, p99 and max."""
+    quantiles = {f"p{round(q * 100)}": percentile(values, q) for q in (0.5, 0.95, 0.99)}
+    return quantiles | {"max": max(values)}
 
 
 def cdf(values: list[float], points: int = 100) -> list[float]:

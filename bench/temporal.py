@@ -7,7 +7,6 @@ import asyncio
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from bench.report import Progress
 from temporal_connection import client
 from temporal_connection.settings import TemporalSettings
 
@@ -25,6 +24,16 @@ def temporal_settings(env: dict[str, str]) -> TemporalSettings:
     )
 
 
+async def until_closed(client: Client, task_queue: str) -> None:
+    """Return once no workflow on `task_queue` runs: an order's COMPLETED event goes out
+    before its workflow's last task, whose cost belongs to the order too."""
+    query = f'TaskQueue="{task_queue}" AND ExecutionStatus="Running"'
+    while True:
+        if not (await client.count_workflows(query)).count:
+            return
+        await asyncio.sleep(0.2)
+
+
 async def terminate_running(client: Client, task_queue: str, in_flight: int = 32) -> int:
     """Terminate what still runs on `task_queue`; returns how many.
 
@@ -35,7 +44,6 @@ async def terminate_running(client: Client, task_queue: str, in_flight: int = 32
     running = (await client.count_workflows(query)).count
     if not running:
         return 0
-    progress = Progress("cleanup: terminate", running)
     slots = asyncio.Semaphore(in_flight)
 
     async def terminate(workflow_id: str) -> bool:
@@ -46,7 +54,6 @@ async def terminate_running(client: Client, task_queue: str, in_flight: int = 32
                 if error.status != RPCStatusCode.NOT_FOUND:
                     raise
                 return False  # closed meanwhile, or already terminated and not yet listed so
-            progress.advance()
             return True
 
     total = 0
@@ -55,5 +62,4 @@ async def terminate_running(client: Client, task_queue: str, in_flight: int = 32
         if not ended:
             await asyncio.sleep(1)  # the list lags behind the terminations
         total += ended
-    progress.close()
     return total

@@ -8,34 +8,14 @@ the worker, so a change that adds some makes every order dearer; the budget besi
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
-
+from bench.history import history_figures
 from schemas.order import OrderStatus
 from tests.workflows.fakes import an_order
 from tests.workflows.harness import OrderRunner
 
 BUDGET = Path(__file__).with_name("history_budget.json")
-LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK's name; a patch's marker is another
-
-
-def history_figures(events: list[HistoryEvent]) -> dict[str, int]:
-    """The figures the budget names, counted from a workflow's history events."""
-    kinds = Counter(event.event_type for event in events)
-    markers = [e for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
-    return {
-        "events": len(events),
-        "workflow_tasks": kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED],
-        "activities": kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED],
-        "local_activity_markers": sum(
-            m.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER for m in markers
-        ),
-        "markers": len(markers),
-        "upserts": kinds[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES],
-    }
 
 
 def over_budget(measured: dict[str, int], budget: dict[str, int]) -> list[str]:
