@@ -24,7 +24,7 @@ class Sizes:
     backlog: int
 
 
-FULL = Sizes(pairs=3, orders=2000, floor=2000, latency=2000, backlog=10000)
+FULL = Sizes(pairs=3, orders=2000, floor=2000, latency=2000, backlog=5000)
 QUICK = Sizes(pairs=2, orders=100, floor=120, latency=80, backlog=250)
 
 # The processes' settings the bench overrides: quiet logs, no metrics ports to clash on, and
