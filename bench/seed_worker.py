@@ -1,8 +1,8 @@
 """`python -m bench.seed_worker`: the seed-shaped workflow on the project's real activities.
 
 Built as `python -m worker` builds its worker: the same settings, connections, activity
-classes (`worker.activities`), status publisher, interceptors and limits; only the workflow
-differs (`bench.seed_workflow`). The bench points it and the project's consumer at a task
+classes (`worker.activities`), status outbox and relay, interceptors and limits; only the
+workflow differs (`bench.seed_workflow`). The bench points it and the project's consumer at a task
 queue of their own. A change to how the worker builds its activities shows here as a type
 error, so the two stay alike.
 """
@@ -29,11 +29,13 @@ from db.errors import DatabaseUnavailableError
 from db.inventory import InventoryRepository
 from db.notifications import NotificationRepository
 from db.orders import OrderRepository
+from db.outbox import StatusOutbox
 from db.payments import PaymentRepository
 from kafka_connection.client import client_options as kafka_client_options
 from observability.exit import exit_now
 from observability.process import run_service
 from temporal_connection.client import connect as connect_temporal
+from worker.__main__ import status_relay
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -46,14 +48,15 @@ from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.payments import MockPaymentGateway
 from worker.publisher import StatusPublisher
+from worker.relay_lifecycle import Relay, bounded, running, until_stopped
 from worker.settings import WorkerSettings
 
 
 def activities(
-    database: databases.Database, publisher: StatusPublisher, metrics: WorkerMetrics
+    database: databases.Database, relay: Relay, metrics: WorkerMetrics
 ) -> list[Callable[..., Any]]:
     """The project's activities, wired as `worker/__main__.py` wires them."""
-    statuses = OrderStatusActivities(OrderRepository(database), publisher, metrics)
+    statuses = OrderStatusActivities(OrderRepository(database), relay, metrics)
     catalogue = CatalogueActivities(statuses, CatalogueRepository(database))
     inventory = InventoryActivities(statuses, InventoryRepository(database))
     payments = PaymentActivities(statuses, PaymentRepository(database), MockPaymentGateway())
@@ -84,11 +87,12 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     )
     await producer.start()
     publisher = StatusPublisher(producer, settings.status_topic)
+    relay = status_relay(settings, StatusOutbox(database), publisher, metrics)
     worker = Worker(
         client,
         task_queue=settings.ordering_task_queue,
         workflows=[SeedOrderWorkflow],
-        activities=activities(database, publisher, metrics),
+        activities=activities(database, relay, metrics),
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
@@ -98,10 +102,10 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         interceptors=[CompactFailures(), ActivityTimer(metrics)],
     )
     try:
-        async with worker:
-            await stop.wait()
+        async with running(relay) as relaying, worker:
+            await until_stopped(stop, relaying)
     finally:
-        await producer.stop()
+        await bounded("the Kafka producer's stop", producer.stop())
         await database.disconnect()
 
 
