@@ -25,7 +25,7 @@ class Sizes:
 
 
 FULL = Sizes(pairs=3, orders=2000, floor=2000, latency=2000, backlog=5000)
-QUICK = Sizes(pairs=2, orders=100, floor=120, latency=80, backlog=250)
+QUICK = Sizes(pairs=2, orders=100, floor=100, latency=60, backlog=200)
 
 # The processes' settings the bench overrides: quiet logs, no metrics ports to clash on, and
 # its own server, which speaks plain gRPC whatever the environment says of another one.
