@@ -83,6 +83,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
             cancel_window_seconds=settings.ordering_cancel_window_seconds,
             activity_timeout_seconds=settings.ordering_activity_timeout_seconds,
             activity_max_attempts=settings.ordering_activity_max_attempts,
+            outage_tolerance_hours=settings.ordering_outage_tolerance_hours,
             activity_initial_interval_seconds=settings.ordering_activity_initial_interval_seconds,
         ),
         settings.max_message_bytes,

@@ -64,6 +64,7 @@ class OrderBatches(Protocol):
     async def insert_orders(self, orders: Sequence[NewOrder]) -> list[OrderInsertResult]: ...
     async def set_workflow_ids(self, started: Sequence[tuple[int, str]]) -> list[bool]: ...
     async def find_by_ref(self, order_ref: str) -> OrderRow | None: ...
+    async def record_cancellation(self, order_id: int, reason: str) -> bool: ...
 
 
 class CoalescedOrderStore:
@@ -83,3 +84,6 @@ class CoalescedOrderStore:
 
     async def find_by_ref(self, order_ref: str) -> OrderRow | None:
         return await self._repository.find_by_ref(order_ref)
+
+    async def record_cancellation(self, order_id: int, reason: str) -> bool:
+        return await self._repository.record_cancellation(order_id, reason)

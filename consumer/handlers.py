@@ -35,6 +35,7 @@ class OrderStore(Protocol):
     async def insert_order(self, new: NewOrder) -> OrderInsertResult: ...
     async def set_workflow_id(self, order_id: int, workflow_id: str) -> None: ...
     async def find_by_ref(self, order_ref: str) -> OrderRow | None: ...
+    async def record_cancellation(self, order_id: int, reason: str) -> bool: ...
 
 
 class OrderWorkflows(Protocol):
@@ -56,6 +57,7 @@ class WorkflowOptions:
     cancel_window_seconds: float = 0.0
     activity_timeout_seconds: float = 30.0
     activity_max_attempts: int = 3
+    outage_tolerance_hours: float = 24.0
     activity_initial_interval_seconds: float = 1.0
 
 
@@ -127,6 +129,11 @@ class OrderEventHandler:
         if order.temporal_workflow_id is None:
             # Its OrderPlaced precedes it on the same partition and is still being retried.
             raise TransientError("order persisted but its workflow is not started yet")
+        # Recorded before it is signalled: a step committing after this sees it, whether or
+        # not the workflow has taken the signal yet.
+        if not await self._store.record_cancellation(order.id, event.reason):
+            log.info("cancellation ignored: order has ended", extra=log_extra)
+            return Outcome.CANCEL_IGNORED
         signalled = await self._workflows.cancel_order(order.temporal_workflow_id, event.reason)
         if not signalled:
             log.info("cancellation ignored: workflow already closed", extra=log_extra)
@@ -149,6 +156,7 @@ class OrderEventHandler:
             cancel_window_seconds=options.cancel_window_seconds,
             activity_timeout_seconds=options.activity_timeout_seconds,
             activity_max_attempts=options.activity_max_attempts,
+            outage_tolerance_hours=options.outage_tolerance_hours,
             activity_initial_interval_seconds=options.activity_initial_interval_seconds,
         )
 

@@ -137,6 +137,9 @@ class TimedStore:
     async def find_by_ref(self, order_ref: str) -> OrderRow | None:
         return await self._inner.find_by_ref(order_ref)
 
+    async def record_cancellation(self, order_id: int, reason: str) -> bool:
+        return await self._inner.record_cancellation(order_id, reason)
+
 
 class CountedWorkflows:
     """An `OrderWorkflows` counting the starts that succeeded and timing them (`TimedStore`)."""

@@ -48,6 +48,7 @@ class ConsumerSettings(
     ordering_cancel_window_seconds: float = Field(default=0.0, ge=0)
     ordering_activity_timeout_seconds: float = Field(default=30.0, gt=0)
     ordering_activity_max_attempts: int = Field(default=3, ge=1)
+    ordering_outage_tolerance_hours: float = Field(default=24.0, gt=0)
     ordering_activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
 
     # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics, both on

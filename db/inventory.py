@@ -40,7 +40,7 @@ class InventoryRepository:
         retry), which are left as they are. Raises `InsufficientStockError` for the first
         product short of stock, having changed nothing.
         """
-        wanted = _summed(lines)
+        wanted = summed(lines)
         return await retry_conflicts(lambda: self._reserve(order_id, wanted))
 
     async def release(self, order_id: int) -> bool:
@@ -55,42 +55,54 @@ class InventoryRepository:
                 {"order_id": order_id},
             ):
                 return False
-            # Ascending product ids: concurrent reservations lock rows in one order and so
-            # never wait on each other in a cycle.
-            for product_id, quantity in wanted:
-                values = {"product_id": product_id, "quantity": quantity}
-                if await conn.execute(_TAKE_STOCK, values) != 1:
-                    raise await _shortfall(conn, product_id, quantity)
-            now = to_utc_naive(datetime.now(UTC))
-            rows, row_values = values_rows([(order_id, p, q, now) for p, q in wanted], "r")
-            await conn.execute(_INSERT_RESERVATIONS.format(rows=rows), row_values)
+            await take_stock(conn, order_id, wanted)
         return True
 
     async def _release(self, order_id: int) -> bool:
         async with transaction(self._database) as conn:
             await _lock_order(conn, order_id)
-            records = await conn.fetch_all(
-                "SELECT product_id, quantity FROM stock_reservations"
-                " WHERE order_id = :order_id AND released_at IS NULL"
-                " ORDER BY product_id FOR UPDATE",
-                {"order_id": order_id},
-            )
-            if not records:
-                return False
-            for record in records:
-                await conn.execute(
-                    _RETURN_STOCK,
-                    {"product_id": record["product_id"], "quantity": record["quantity"]},
-                )
-            await conn.execute(
-                "UPDATE stock_reservations SET released_at = :now"
-                " WHERE order_id = :order_id AND released_at IS NULL",
-                {"order_id": order_id, "now": to_utc_naive(datetime.now(UTC))},
-            )
-        return True
+            return await release_stock(conn, order_id)
 
 
-def _summed(lines: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+async def take_stock(conn: Any, order_id: int, wanted: list[tuple[int, int]]) -> None:
+    """Reserve `wanted` (summed lines, ascending product ids) in the caller's transaction, or
+    raise `InsufficientStockError` for the first product short of stock; the caller's
+    rollback then undoes the lines already taken."""
+    # Ascending product ids: concurrent reservations lock rows in one order and so
+    # never wait on each other in a cycle.
+    for product_id, quantity in wanted:
+        values = {"product_id": product_id, "quantity": quantity}
+        if await conn.execute(_TAKE_STOCK, values) != 1:
+            raise await _shortfall(conn, product_id, quantity)
+    now = to_utc_naive(datetime.now(UTC))
+    rows, row_values = values_rows([(order_id, p, q, now) for p, q in wanted], "r")
+    await conn.execute(_INSERT_RESERVATIONS.format(rows=rows), row_values)
+
+
+async def release_stock(conn: Any, order_id: int) -> bool:
+    """Give back the order's unreleased reservations in the caller's transaction; True when
+    there were any."""
+    records = await conn.fetch_all(
+        "SELECT product_id, quantity FROM stock_reservations"
+        " WHERE order_id = :order_id AND released_at IS NULL"
+        " ORDER BY product_id FOR UPDATE",
+        {"order_id": order_id},
+    )
+    if not records:
+        return False
+    for record in records:
+        await conn.execute(
+            _RETURN_STOCK, {"product_id": record["product_id"], "quantity": record["quantity"]}
+        )
+    await conn.execute(
+        "UPDATE stock_reservations SET released_at = :now"
+        " WHERE order_id = :order_id AND released_at IS NULL",
+        {"order_id": order_id, "now": to_utc_naive(datetime.now(UTC))},
+    )
+    return True
+
+
+def summed(lines: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """One line per product, quantities added up, in ascending product id."""
     totals: Counter[int] = Counter()
     for product_id, quantity in lines:

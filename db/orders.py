@@ -35,6 +35,12 @@ _INSERT_HISTORY = (
     " ON DUPLICATE KEY UPDATE sequence = sequence"
 )
 
+_REQUEST_CANCELLATION = (
+    "UPDATE orders SET cancel_requested_at = UTC_TIMESTAMP(6), cancel_reason = :reason"
+    " WHERE id = :order_id AND cancel_requested_at IS NULL"
+    " AND status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
+)
+
 
 class OrderRepository:
     """Reads and writes `orders`, `order_items` and `order_status_history`, and writes each
@@ -169,6 +175,19 @@ class OrderRepository:
                     await add_status_event(conn, change, headers)
 
         await retry_conflicts(record)
+
+    async def record_cancellation(self, order_id: int, reason: str) -> bool:
+        """Record that the customer asked to cancel, before the workflow is told: a step that
+        commits after this sees it. False when the order has already ended; asking again
+        keeps the first request."""
+        values = {"order_id": order_id, "reason": reason[:REASON_LENGTH]}
+        async with connection(self._database) as conn:
+            if await conn.execute(_REQUEST_CANCELLATION, values):
+                return True
+            order = await self._fetch_order(conn, "id", order_id)
+        if order is None:
+            raise OrderNotFoundError(order_id)
+        return not order.status.is_terminal
 
     @staticmethod
     async def _fetch_order(conn: Any, column: str, value: object) -> OrderRow | None:

@@ -15,30 +15,41 @@ from db.statements import from_utc_naive, to_utc_naive
 
 
 class PaymentStatus(StrEnum):
+    INTENDED = "INTENDED"  # committed before the gateway is called: a capture may follow
     CAPTURED = "CAPTURED"
+    DECLINED = "DECLINED"
     REFUNDED = "REFUNDED"
+
+    @property
+    def may_be_captured(self) -> bool:
+        """Whether money may have been taken and not given back: a refund is owed on a stop."""
+        return self in (PaymentStatus.INTENDED, PaymentStatus.CAPTURED)
 
 
 @dataclass(frozen=True, slots=True)
 class PaymentRow:
     order_id: int
-    payment_id: str
+    payment_id: str | None  # the gateway's id, once a capture is known
     amount: Decimal
     currency: str
     status: PaymentStatus
-    captured_at: datetime
+    captured_at: datetime | None
     refunded_at: datetime | None
 
     @classmethod
     def from_record(cls, record: Any) -> PaymentRow:
-        refunded_at = record["refunded_at"]
+        payment_id, captured_at, refunded_at = (
+            record["payment_id"],
+            record["captured_at"],
+            record["refunded_at"],
+        )
         return cls(
             order_id=int(record["order_id"]),
-            payment_id=str(record["payment_id"]),
+            payment_id=str(payment_id) if payment_id is not None else None,
             amount=Decimal(record["amount"]),
             currency=str(record["currency"]),
             status=PaymentStatus(record["status"]),
-            captured_at=from_utc_naive(record["captured_at"]),
+            captured_at=from_utc_naive(captured_at) if captured_at is not None else None,
             refunded_at=from_utc_naive(refunded_at) if refunded_at is not None else None,
         )
 

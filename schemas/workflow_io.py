@@ -63,6 +63,9 @@ class OrderWorkflowInput(_Frozen):
     activity_timeout_seconds: float = Field(default=30.0, gt=0)
     activity_max_attempts: int = Field(default=3, ge=1)
     activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
+    # How long a step keeps retrying through an outage (MySQL, Kafka, Temporal, its own
+    # timeout) before the order is given up: an outage delays an order, never fails it.
+    outage_tolerance_hours: float = Field(default=24.0, gt=0)
 
 
 class OrderWorkflowState(_Frozen):

@@ -21,6 +21,7 @@ from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.inventory import InventoryRepository
 from db.notifications import NotificationRepository
+from db.order_steps import OrderSteps
 from db.orders import OrderRepository
 from db.outbox import StatusOutbox
 from db.payments import PaymentRepository
@@ -48,6 +49,7 @@ from worker.publisher import StatusPublisher
 from worker.relay import RelayOptions, StatusRelay
 from worker.relay_lifecycle import Relay, bounded, running, until_stopped
 from worker.settings import WorkerSettings
+from worker.steps import OrderStepActivities
 from worker.workflows import OrderProcessingWorkflow
 
 log = logging.getLogger("worker")
@@ -137,11 +139,18 @@ def order_worker(
     inventory = InventoryActivities(statuses, InventoryRepository(database))
     payments = PaymentActivities(statuses, PaymentRepository(database), MockPaymentGateway())
     notifications = NotificationActivities(statuses, NotificationRepository(database))
+    steps = OrderStepActivities(OrderSteps(database), MockPaymentGateway(), relay, metrics)
     return Worker(
         client,
         task_queue=settings.ordering_task_queue,
         workflows=[OrderProcessingWorkflow],
         activities=[
+            steps.validate_order,
+            steps.reserve_stock,
+            steps.process_payment,
+            steps.complete_order,
+            steps.stop_order,
+            # The steps of orders started before MySQL decided them, until those have ended.
             statuses.update_status,
             catalogue.validate_order,
             inventory.reserve_stock,

@@ -162,7 +162,8 @@ class PaymentActivities:
         await self._statuses.announce(payment.announce)
         await fault_point("process_payment", before_effect=True)
         existing = await self._payments.find(payment.order_id)
-        if existing is not None:
+        # Orders on these steps only ever record captures, with the gateway's id.
+        if existing is not None and existing.payment_id is not None:
             await fault_point("process_payment")
             return PaymentResult(payment_id=existing.payment_id)
         try:
@@ -180,14 +181,15 @@ class PaymentActivities:
             payment.order_id, payment_id, payment.amount, payment.currency
         )
         await fault_point("process_payment")
-        return PaymentResult(payment_id=row.payment_id)
+        return PaymentResult(payment_id=row.payment_id or payment_id)
 
     @activity.defn(name="refund_payment")
     async def refund_payment(self, refund: RefundInput) -> None:
         """Refund a captured payment once; with no capture it does nothing."""
         existing = await self._payments.find(refund.order_id)
         if existing is not None and existing.status is PaymentStatus.CAPTURED:
-            await self._gateway.refund(payment_id=existing.payment_id, amount=existing.amount)
+            key = f"order-{refund.order_id}"
+            await self._gateway.refund(idempotency_key=key, amount=existing.amount)
             await self._payments.mark_refunded(refund.order_id)
         await fault_point("refund_payment")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from typing import Protocol
 
 AMOUNT_LIMIT = Decimal("10000.00")
 
@@ -18,6 +19,15 @@ class PaymentDeclinedError(Exception):
 
 class GatewayUnavailableError(Exception):
     """The gateway did not answer: the call may be retried."""
+
+
+class PaymentGateway(Protocol):
+    """A card gateway that takes one payment per idempotency key and refunds by that key."""
+
+    async def capture(
+        self, *, idempotency_key: str, amount: Decimal, token: str, attempt: int
+    ) -> str: ...
+    async def refund(self, *, idempotency_key: str, amount: Decimal) -> None: ...
 
 
 class MockPaymentGateway:
@@ -31,5 +41,5 @@ class MockPaymentGateway:
             raise PaymentDeclinedError("declined by the issuer")
         return "pay_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
 
-    async def refund(self, *, payment_id: str, amount: Decimal) -> None:
-        """Refund a capture; refunding the same payment id again is harmless."""
+    async def refund(self, *, idempotency_key: str, amount: Decimal) -> None:
+        """Refund what was captured under the key, if anything; a second refund is harmless."""

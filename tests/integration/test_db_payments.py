@@ -62,6 +62,7 @@ async def test_a_repeated_capture_returns_the_first_row_unchanged(
         "EUR",
         PaymentStatus.CAPTURED,
     )
+    assert first.captured_at is not None
     assert first.captured_at.tzinfo is UTC
     assert await payments.find(order_id) == first
 
@@ -94,6 +95,7 @@ async def test_a_refund_is_marked_once_and_only_for_a_captured_payment(
     assert refunded is not None
     assert refunded.status is PaymentStatus.REFUNDED
     assert refunded.refunded_at is not None
+    assert refunded.captured_at is not None
     assert refunded.refunded_at >= refunded.captured_at
 
 

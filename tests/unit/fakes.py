@@ -25,6 +25,7 @@ class FakeOrderStore:
     def __init__(self) -> None:
         self.rows: dict[str, OrderRow] = {}
         self.items: dict[int, tuple[OrderLine, ...]] = {}
+        self.cancellations: dict[int, str] = {}  # order id -> the first reason recorded
         self.unavailable = False
         self._ids = count(1)
 
@@ -60,6 +61,12 @@ class FakeOrderStore:
     async def find_by_ref(self, order_ref: str) -> OrderRow | None:
         self._check_available()
         return self.rows.get(order_ref)
+
+    async def record_cancellation(self, order_id: int, reason: str) -> bool:
+        self._check_available()
+        row = self._by_id(order_id)
+        self.cancellations.setdefault(order_id, reason)
+        return not row.status.is_terminal
 
     def set_status(self, order_ref: str, status: OrderStatus) -> None:
         """What the worker's `update_status` would have written by now."""
@@ -231,7 +238,8 @@ class RecordingGateway(MockPaymentGateway):
 
     def __init__(self) -> None:
         self.captures: list[tuple[str, Decimal]] = []
-        self.refunds: list[tuple[str, Decimal]] = []
+        self.refunds: list[tuple[str, Decimal]] = []  # (payment id, or the key of none)
+        self._by_key: dict[str, str] = {}
 
     async def capture(
         self, *, idempotency_key: str, amount: Decimal, token: str, attempt: int
@@ -240,11 +248,12 @@ class RecordingGateway(MockPaymentGateway):
             idempotency_key=idempotency_key, amount=amount, token=token, attempt=attempt
         )
         self.captures.append((payment_id, amount))
+        self._by_key[idempotency_key] = payment_id
         return payment_id
 
-    async def refund(self, *, payment_id: str, amount: Decimal) -> None:
-        await super().refund(payment_id=payment_id, amount=amount)
-        self.refunds.append((payment_id, amount))
+    async def refund(self, *, idempotency_key: str, amount: Decimal) -> None:
+        await super().refund(idempotency_key=idempotency_key, amount=amount)
+        self.refunds.append((self._by_key.get(idempotency_key, idempotency_key), amount))
 
 
 class FakeNotifications:

@@ -66,6 +66,9 @@ class RecordingRepository:
     async def find_by_ref(self, order_ref: str) -> OrderRow | None:
         return None
 
+    async def record_cancellation(self, order_id: int, reason: str) -> bool:
+        return True
+
 
 async def test_inserts_asked_for_in_one_turn_are_one_batch_each_answered_its_own() -> None:
     repository = RecordingRepository()

@@ -231,6 +231,29 @@ async def test_a_cancellation_for_a_running_order_signals_its_workflow_with_the_
 
     assert outcome is Outcome.CANCEL_SIGNALLED
     assert workflows.signals == [(f"order-{store.rows[REF].id}", "found it cheaper")]
+    assert store.cancellations == {store.rows[REF].id: "found it cheaper"}
+
+
+async def test_a_cancellation_is_recorded_before_it_is_signalled_and_not_signalled_once_ended(
+    handler: OrderEventHandler, store: FakeOrderStore, workflows: FakeOrderWorkflows
+) -> None:
+    """The order completes between the handler's lookup and its recording of the request:
+    MySQL refuses the request, and no signal goes out for an order that has ended."""
+    await handler.handle(KEY, placed())
+    store.set_status(REF, OrderStatus.CONFIRMED)
+    record = store.record_cancellation
+
+    async def completed_meanwhile(order_id: int, reason: str) -> bool:
+        assert workflows.signals == []  # nothing signalled before the request is recorded
+        store.set_status(REF, OrderStatus.COMPLETED)
+        return await record(order_id, reason)
+
+    store.record_cancellation = completed_meanwhile  # type: ignore[method-assign]
+
+    outcome = await handler.handle(KEY, cancellation())
+
+    assert outcome is Outcome.CANCEL_IGNORED
+    assert workflows.signals == []
 
 
 async def test_a_cancellation_for_a_closed_workflow_is_ignored(

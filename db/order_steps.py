@@ -1,0 +1,263 @@
+"""The order's steps, each one MySQL transaction that decides.
+
+A step locks the order, checks the status it expects (and whether a cancellation has been
+recorded), applies its effects and enters the statuses that follow, with their events, all or
+nothing. A step that does not find the status it expects changes nothing and returns the
+order as it stands: run again after a lost workflow task, a crash or a timeout, it finds its
+own transition made. Stops (FAILED, CANCELLED) compensate from the rows, never from what a
+workflow remembers. Only the gateway's capture and refund happen outside MySQL; they sit
+between two steps (`begin_payment` / `finish_payment`, `begin_stop` / `finish_stop`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import databases
+
+from db.connection import retry_conflicts, transaction
+from db.errors import InsufficientStockError
+from db.inventory import release_stock, summed, take_stock
+from db.statements import in_list, to_utc_naive
+from db.transitions import LockedOrder, enter, lock_order
+from schemas import failures
+from schemas.order import OrderStatus
+from schemas.steps import (
+    OrderState,
+    PaymentDue,
+    PaymentOutcome,
+    RefundDue,
+    payment_idempotency_key,
+)
+from schemas.workflow_io import OrderLine
+
+T = TypeVar("T")
+Headers = Mapping[str, str] | None
+# The business rules of validation (worker.domain), given the order's lines, its total and
+# the catalogue's prices: the failure's reason, or None when the order holds.
+ValidationRule = Callable[[Sequence[OrderLine], Decimal, Mapping[int, Decimal]], str | None]
+
+_INTEND = (
+    "INSERT INTO payments (order_id, idempotency_key, amount, currency, status, intended_at)"
+    " VALUES (:order_id, :key, :amount, :currency, 'INTENDED', :now)"
+)
+_CAPTURED = (
+    "UPDATE payments SET status = 'CAPTURED', payment_id = :payment_id, captured_at = :now"
+    " WHERE order_id = :order_id AND status = 'INTENDED'"
+)
+_DECLINED = "UPDATE payments SET status = 'DECLINED' WHERE order_id = :order_id"
+_REFUNDED = (
+    "UPDATE payments SET status = 'REFUNDED', refunded_at = :now"
+    " WHERE order_id = :order_id AND status IN ('INTENDED', 'CAPTURED')"
+)
+_NOTIFY_ONCE = (
+    "INSERT INTO notifications (order_id, kind, sent_at) VALUES (:order_id, :kind, :now)"
+    " ON DUPLICATE KEY UPDATE kind = kind"
+)
+CONFIRMATION = "order_confirmation"
+
+
+def _now() -> datetime:
+    return to_utc_naive(datetime.now(UTC))
+
+
+class OrderSteps:
+    """The steps of `schemas.steps`, on MySQL."""
+
+    def __init__(self, database: databases.Database) -> None:
+        self._database = database
+
+    async def _step(self, order_id: int, work: Callable[[Any, LockedOrder], Awaitable[T]]) -> T:
+        async def attempt() -> T:
+            async with transaction(self._database) as conn:
+                return await work(conn, await lock_order(conn, order_id))
+
+        return await retry_conflicts(attempt)
+
+    async def validate(self, order_id: int, rule: ValidationRule, headers: Headers) -> OrderState:
+        """PENDING → VALIDATING, and FAILED at once when the order breaks a rule."""
+
+        async def work(conn: Any, order: LockedOrder) -> OrderState:
+            if order.sequence == 0:
+                await enter(conn, order, OrderStatus.PENDING, headers)
+            if order.status is not OrderStatus.PENDING or order.cancel_requested:
+                return order.state()
+            await enter(conn, order, OrderStatus.VALIDATING, headers)
+            items = await _items(conn, order.id)
+            prices = await _prices(conn, {line.product_id for line in items})
+            failure = rule(items, order.total_amount, prices)
+            if failure is not None:
+                await enter(conn, order, OrderStatus.FAILED, headers, failure)
+            return order.state()
+
+        return await self._step(order_id, work)
+
+    async def reserve_stock(self, order_id: int, headers: Headers) -> OrderState:
+        """VALIDATING → RESERVING_STOCK with every line reserved, or FAILED with none."""
+
+        async def work(conn: Any, order: LockedOrder) -> OrderState:
+            if order.status is not OrderStatus.VALIDATING or order.cancel_requested:
+                return order.state()
+            await enter(conn, order, OrderStatus.RESERVING_STOCK, headers)
+            wanted = summed(
+                (line.product_id, line.quantity) for line in await _items(conn, order.id)
+            )
+            await conn.execute("SAVEPOINT take_stock")
+            try:
+                await take_stock(conn, order.id, wanted)
+            except InsufficientStockError as short:
+                await conn.execute("ROLLBACK TO SAVEPOINT take_stock")
+                reason = failures.insufficient_stock(short.product_id)
+                await enter(conn, order, OrderStatus.FAILED, headers, reason)
+                return order.state()
+            order.stock_reserved = True
+            return order.state()
+
+        return await self._step(order_id, work)
+
+    async def begin_payment(self, order_id: int, headers: Headers) -> PaymentDue | OrderState:
+        """RESERVING_STOCK → PROCESSING_PAYMENT with the intent committed: the capture due.
+        Found at PROCESSING_PAYMENT with the capture unknown, the same capture is due again."""
+
+        async def work(conn: Any, order: LockedOrder) -> PaymentDue | OrderState:
+            if order.cancel_requested:
+                return order.state()
+            if order.status is OrderStatus.RESERVING_STOCK:
+                await enter(conn, order, OrderStatus.PROCESSING_PAYMENT, headers)
+                await conn.execute(_INTEND, _payment_values(order))
+            elif order.status is not OrderStatus.PROCESSING_PAYMENT or (
+                order.payment_status != "INTENDED"
+            ):
+                return order.state()
+            elif not order.stock_reserved:
+                # A stop has begun (stock released, the intent's refund owed): a step run
+                # again after a lost workflow task must not capture again.
+                return order.state(failure=failures.step_failed("process_payment"))
+            return PaymentDue(
+                idempotency_key=payment_idempotency_key(order.id),
+                amount=order.total_amount,
+                currency=order.currency,
+            )
+
+        return await self._step(order_id, work)
+
+    async def finish_payment(
+        self, order_id: int, outcome: PaymentOutcome, payment_id: str | None, headers: Headers
+    ) -> tuple[OrderState, bool]:
+        """Record the gateway's answer: a capture → CONFIRMED with the confirmation recorded
+        (True when this call recorded it); a decline → FAILED, stock released. A capture in
+        doubt (the gateway kept failing) leaves the intent standing for the stop to refund."""
+
+        async def work(conn: Any, order: LockedOrder) -> tuple[OrderState, bool]:
+            if order.status is not OrderStatus.PROCESSING_PAYMENT or (
+                order.payment_status != "INTENDED"
+            ):
+                return order.state(), False
+            if outcome is PaymentOutcome.UNAVAILABLE:
+                return order.state(failure=failures.step_failed("process_payment")), False
+            if outcome is PaymentOutcome.DECLINED:
+                await conn.execute(_DECLINED, {"order_id": order.id})
+                await release_stock(conn, order.id)
+                order.stock_reserved = False
+                reason = failures.payment_declined()
+                await enter(conn, order, OrderStatus.FAILED, headers, reason)
+                return order.state(), False
+            values = {"order_id": order.id, "payment_id": payment_id, "now": _now()}
+            await conn.execute(_CAPTURED, values)
+            order.payment_status, order.payment_id = "CAPTURED", payment_id
+            if order.cancel_requested:
+                return order.state(), False
+            if not order.stock_reserved:  # a stop has begun: it refunds this capture
+                return order.state(failure=failures.step_failed("process_payment")), False
+            await enter(conn, order, OrderStatus.CONFIRMED, headers)
+            notice = {"order_id": order.id, "kind": CONFIRMATION, "now": _now()}
+            return order.state(), await conn.execute(_NOTIFY_ONCE, notice) == 1
+
+        return await self._step(order_id, work)
+
+    async def complete(self, order_id: int, headers: Headers) -> OrderState:
+        """CONFIRMED → COMPLETED, unless a cancellation was recorded first."""
+
+        async def work(conn: Any, order: LockedOrder) -> OrderState:
+            if order.status is OrderStatus.CONFIRMED and not order.cancel_requested:
+                await enter(conn, order, OrderStatus.COMPLETED, headers)
+            return order.state()
+
+        return await self._step(order_id, work)
+
+    async def begin_stop(
+        self, order_id: int, ending: OrderStatus, reason: str, headers: Headers
+    ) -> RefundDue | OrderState:
+        """Release the order's stock; with a capture that may have happened, the refund due
+        (the order ends in `finish_stop`); with none, the order ends here as `ending`."""
+
+        async def work(conn: Any, order: LockedOrder) -> RefundDue | OrderState:
+            if order.status.is_terminal:
+                return order.state()
+            if order.sequence == 0:  # stopped before its first step: PENDING comes first
+                await enter(conn, order, OrderStatus.PENDING, headers)
+            await release_stock(conn, order.id)
+            order.stock_reserved = False
+            if order.payment_status in ("INTENDED", "CAPTURED"):
+                return RefundDue(
+                    idempotency_key=payment_idempotency_key(order.id),
+                    amount=order.total_amount,
+                    payment_id=order.payment_id,
+                )
+            await enter(conn, order, ending, headers, reason)
+            return order.state()
+
+        return await self._step(order_id, work)
+
+    async def finish_stop(
+        self, order_id: int, ending: OrderStatus, reason: str, headers: Headers
+    ) -> OrderState:
+        """The refund has been made: record it and end the order as `ending`."""
+
+        async def work(conn: Any, order: LockedOrder) -> OrderState:
+            if order.status.is_terminal:
+                return order.state()
+            await release_stock(conn, order.id)
+            order.stock_reserved = False
+            await conn.execute(_REFUNDED, {"order_id": order.id, "now": _now()})
+            await enter(conn, order, ending, headers, reason)
+            return order.state()
+
+        return await self._step(order_id, work)
+
+
+def _payment_values(order: LockedOrder) -> dict[str, object]:
+    return {
+        "order_id": order.id,
+        "key": payment_idempotency_key(order.id),
+        "amount": order.total_amount,
+        "currency": order.currency,
+        "now": _now(),
+    }
+
+
+async def _items(conn: Any, order_id: int) -> list[OrderLine]:
+    records = await conn.fetch_all(
+        "SELECT product_id, quantity, unit_price FROM order_items"
+        " WHERE order_id = :order_id ORDER BY id",
+        {"order_id": order_id},
+    )
+    return [
+        OrderLine(
+            product_id=int(r["product_id"]),
+            quantity=int(r["quantity"]),
+            unit_price=Decimal(r["unit_price"]),
+        )
+        for r in records
+    ]
+
+
+async def _prices(conn: Any, product_ids: set[int]) -> dict[int, Decimal]:
+    placeholders, values = in_list(sorted(product_ids), "p")
+    records = await conn.fetch_all(
+        f"SELECT id, price FROM products WHERE id IN ({placeholders})", values
+    )
+    return {int(r["id"]): Decimal(r["price"]) for r in records}
