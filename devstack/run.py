@@ -164,6 +164,10 @@ def main() -> int:
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Every line shows as it is printed, through `| tee` or a pipe as on a terminal.
         sys.stdout.reconfigure(line_buffering=True)
+    # Ctrl-C, and a SIGTERM too, stop the processes below; even when started where SIGINT was
+    # ignored (in the background of a script), which Python would otherwise keep.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
     env = {**os.environ}
     env.setdefault("ORDERING_CANCEL_WINDOW_SECONDS", "5")
     env.setdefault("LOG_FORMAT", "text")  # the demo's logs are read by a person
