@@ -15,7 +15,8 @@ brew=()      # the Homebrew formulas that provide it
 
 need() { missing+=("$1"); apt+=($2); brew+=($3); }
 
-has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+# /usr/sbin is off the PATH of users other than root, and holds mariadbd.
+has() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
 java_major() {
     # `java -version` prints e.g. `openjdk version "17.0.15" 2025-04-15` (or "1.8.0_…").
