@@ -162,10 +162,10 @@ async def test_a_client_with_an_api_key_connects_over_tls_and_only_over_tls(
 
 
 def tls_env(endpoints: Endpoints, address: str, ca_file: Path, **values: str) -> dict[str, str]:
+    values.setdefault("DATABASE_URL", endpoints.database_url)
     return process_env(
         {},
         KAFKA_BOOTSTRAP_SERVERS=endpoints.kafka_bootstrap,
-        DATABASE_URL=endpoints.database_url,
         TEMPORAL_ADDRESS=address,
         TEMPORAL_NAMESPACE=endpoints.namespace,
         TEMPORAL_TLS_CA_FILE=str(ca_file),
@@ -225,8 +225,16 @@ async def test_the_worker_polls_through_tls_and_stops_cleanly_on_sigterm(
     tls_frontend: str,
     temporal_client: Client,
     task_queue: str,
+    migrated_database_url: str,
 ) -> None:
-    env = tls_env(endpoints, tls_frontend, certificates.ca_file, ORDERING_TASK_QUEUE=task_queue)
+    # A migrated database: the worker's status relay stops it loudly on a missing table.
+    env = tls_env(
+        endpoints,
+        tls_frontend,
+        certificates.ca_file,
+        ORDERING_TASK_QUEUE=task_queue,
+        DATABASE_URL=migrated_database_url,
+    )
     worker = await start("worker", env)
     try:
         await read_until(worker, "worker polling")
