@@ -1,4 +1,4 @@
-"""Captured payments and their refunds, at most one of each per order."""
+"""Each order's one payment row: its intent, capture or decline, and refund."""
 
 from __future__ import annotations
 
@@ -35,28 +35,34 @@ class PaymentRow:
     status: PaymentStatus
     captured_at: datetime | None
     refunded_at: datetime | None
+    # The key the gateway captures and refunds by (`order-<id>`), and when the intent was
+    # committed; None on rows written before the intent was.
+    idempotency_key: str | None = None
+    intended_at: datetime | None = None
 
     @classmethod
     def from_record(cls, record: Any) -> PaymentRow:
-        payment_id, captured_at, refunded_at = (
-            record["payment_id"],
-            record["captured_at"],
-            record["refunded_at"],
-        )
+        payment_id, key = record["payment_id"], record["idempotency_key"]
         return cls(
             order_id=int(record["order_id"]),
             payment_id=str(payment_id) if payment_id is not None else None,
             amount=Decimal(record["amount"]),
             currency=str(record["currency"]),
             status=PaymentStatus(record["status"]),
-            captured_at=from_utc_naive(captured_at) if captured_at is not None else None,
-            refunded_at=from_utc_naive(refunded_at) if refunded_at is not None else None,
+            captured_at=_aware(record["captured_at"]),
+            refunded_at=_aware(record["refunded_at"]),
+            idempotency_key=str(key) if key is not None else None,
+            intended_at=_aware(record["intended_at"]),
         )
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    return from_utc_naive(moment) if moment is not None else None
+
+
 _SELECT = (
-    "SELECT order_id, payment_id, amount, currency, status, captured_at, refunded_at"
-    " FROM payments WHERE order_id = :order_id"
+    "SELECT order_id, payment_id, amount, currency, status, captured_at, refunded_at,"
+    " idempotency_key, intended_at FROM payments WHERE order_id = :order_id"
 )
 # An existing row for the order is kept as it is: the first capture stands.
 _INSERT = (

@@ -134,8 +134,10 @@ def _signals(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     cancel = _command(
         commands,
         "cancel",
-        "signal cancel_order to a running order and report what it did",
-        "Signal cancel_order to the order's running workflow, then query get_order_state to"
+        "record a cancellation on a running order, signal cancel_order, report what it did",
+        "Record the cancellation on the order in MySQL, as the consumer records a customer's"
+        " (the order's next step stops it even before the workflow takes the signal), signal"
+        " cancel_order to the order's running workflow, then query get_order_state to"
         " report whether it took effect. The workflow releases stock and refunds a capture"
         " before the order becomes CANCELLED (reason cancelled_by_customer); a cancellation of"
         " an order that is ending or ended changes nothing (exit 1).",

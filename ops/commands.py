@@ -1,6 +1,10 @@
 """`cancel` and `force-status`: an operator's signals to a running order workflow, each checked
 afterwards with `get_order_state`, so the tool says what the workflow made of it.
 
+A cancellation is recorded on the order before it is signalled, as the consumer records a
+customer's: a step that commits after it stops the order, whether or not the workflow has
+taken the signal yet. An override is a signal only.
+
 The workflow decides: `cancel_order` is honoured until the order ends or is already ending;
 `update_order_status` only where the state machine allows it (CANCELLED, FAILED, or COMPLETED
 to end a CONFIRMED order's cancellation window early), otherwise it is listed in the state's
@@ -30,9 +34,11 @@ async def cancel(
 ) -> int:
     order = await records.resolve(reference)
     workflow_id, _ = await _running_workflow(order, workflows)
+    name = f"order {order.order_ref} ({workflow_id})"
+    if not await records.record_cancellation(order.id, reason):
+        raise NothingDoneError(f"{SIGNAL_CANCEL_ORDER} not sent: {name} has already ended")
     await workflows.signal(workflow_id, SIGNAL_CANCEL_ORDER, reason)
     after = await workflows.state(workflow_id)
-    name = f"order {order.order_ref} ({workflow_id})"
     if after.cancel_requested and after.cancel_reason == reason:
         write(
             f"{SIGNAL_CANCEL_ORDER} accepted: {name} is cancelling from {after.status};"

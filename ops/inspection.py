@@ -92,7 +92,7 @@ def as_text(report: OrderReport) -> str:
             for r in report.stock_reservations
         ),
         "payment",
-        f"  {_payment(report.payment)}",
+        *_payment(report.payment),
         f"notifications ({len(report.notifications)})",
         *(f"  {n.kind}  sent {_when(n.sent_at)}" for n in report.notifications),
         f"status history ({len(report.status_history)})",
@@ -145,14 +145,23 @@ def _workflow_lines(report: OrderReport) -> list[str]:
     return lines
 
 
-def _payment(payment: PaymentRow | None) -> str:
+def _payment(payment: PaymentRow | None) -> list[str]:
+    """The payment's state and the gateway's id for it (none until a capture is known), and
+    the key the gateway is asked by: INTENDED means a capture may have happened under it."""
     if payment is None:
-        return "none"
-    text = (
-        f"{payment.payment_id}  {payment.amount} {payment.currency}  {payment.status}"
-        f"  captured {_when(payment.captured_at)}"
-    )
-    return text + (f"  refunded {_when(payment.refunded_at)}" if payment.refunded_at else "")
+        return ["  none"]
+    lines = [
+        f"  {payment.status}  {payment.amount} {payment.currency}"
+        f"  payment id {payment.payment_id or 'none'}"
+        + (f"  key {payment.idempotency_key}" if payment.idempotency_key else "")
+    ]
+    moments = [
+        ("intended", payment.intended_at),
+        ("captured", payment.captured_at),
+        ("refunded", payment.refunded_at),
+    ]
+    lines += [f"  {name:<11} {_when(moment)}" for name, moment in moments if moment is not None]
+    return lines
 
 
 def _when(moment: datetime | None) -> str:

@@ -1,4 +1,5 @@
-"""Orders found by ref or id, and the rows around them the repositories do not read."""
+"""Orders found by ref or id, the rows around them the repositories do not read, and the
+writes the tools make: a cancellation recorded, a status put back from its own history."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import databases
 
-from db.connection import connection
+from db.connection import connection, retry_conflicts, transaction
 from db.order_rows import ItemRow, OrderRow, StatusRow
 from db.orders import OrderRepository
 from db.payments import PaymentRepository, PaymentRow
@@ -25,6 +26,15 @@ _TERMINAL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL_STATUSES
 _CANDIDATES = (
     "SELECT id, TIMESTAMPDIFF(SECOND, updated_at, CURRENT_TIMESTAMP) AS idle_seconds"
     " FROM orders {where} ORDER BY id"
+)
+_LAST_LINE = (
+    "SELECT order_id, sequence, previous_status, status, reason, occurred_at"
+    " FROM order_status_history WHERE order_id = :order_id ORDER BY sequence DESC LIMIT 1"
+)
+_LOCK_ROW = "SELECT status, status_sequence FROM orders WHERE id = :order_id FOR UPDATE"
+_PUT_BACK = (
+    "UPDATE orders SET status = :status, failure_reason = :reason, status_sequence = :sequence"
+    " WHERE id = :order_id"
 )
 
 
@@ -51,7 +61,7 @@ class Candidate:
 
 
 class OrderRecords:
-    """Read access to an order's rows, plus the one write reconcile makes: a status."""
+    """Read access to an order's rows, plus the writes of reconcile (a status) and cancel."""
 
     def __init__(self, database: databases.Database) -> None:
         self._database = database
@@ -76,6 +86,33 @@ class OrderRecords:
 
     async def history(self, order_id: int) -> list[StatusRow]:
         return await self._orders.status_history(order_id)
+
+    async def last_status(self, order_id: int) -> StatusRow | None:
+        """The order's last status history line: what its row says once consistent."""
+        async with connection(self._database) as conn:
+            record = await conn.fetch_one(_LAST_LINE, {"order_id": order_id})
+        return StatusRow.from_record(record) if record is not None else None
+
+    async def put_back_status(self, order_id: int) -> StatusRow | None:
+        """Give the row the status, reason and sequence of its last history line, when they
+        differ: the line written, or None. Under the row's lock, which every step and status
+        write takes first, so a status committed meanwhile is the one the row gets."""
+
+        async def put_back() -> StatusRow | None:
+            async with transaction(self._database) as conn:
+                row = await conn.fetch_one(_LOCK_ROW, {"order_id": order_id})
+                record = await conn.fetch_one(_LAST_LINE, {"order_id": order_id})
+                if row is None or record is None:
+                    return None
+                line = StatusRow.from_record(record)
+                if (row["status"], int(row["status_sequence"])) == (line.status, line.sequence):
+                    return None
+                values: dict[str, object] = {"status": line.status.value, "reason": line.reason}
+                values |= {"sequence": line.sequence, "order_id": order_id}
+                await conn.execute(_PUT_BACK, values)
+                return line
+
+        return await retry_conflicts(put_back)
 
     async def payment(self, order_id: int) -> PaymentRow | None:
         return await self._payments.find(order_id)
@@ -115,6 +152,11 @@ class OrderRecords:
 
     async def record_status(self, change: StatusChange) -> None:
         await self._orders.record_status(change)
+
+    async def record_cancellation(self, order_id: int, reason: str) -> bool:
+        """The customer's cancellation on the order, as the consumer records it before it
+        signals: False when the order has already ended."""
+        return await self._orders.record_cancellation(order_id, reason)
 
     async def _fetch(self, sql: str, order_id: int) -> list[Any]:
         async with connection(self._database) as conn:

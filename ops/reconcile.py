@@ -1,22 +1,37 @@
-"""`reconcile`: orders whose MySQL row and Temporal workflow disagree, repaired where that is
-safe and reported where it takes a person. It looks at orders not yet COMPLETED, FAILED or
-CANCELLED (--all: every order). A row changed less than --stale-after seconds ago is left
-alone unless its workflow has closed: its own writes may still be on their way.
+"""`reconcile`: orders whose MySQL row disagrees with its own status history or with its
+Temporal workflow, repaired where that is safe and reported where it takes a person. It looks
+at orders not yet COMPLETED, FAILED or CANCELLED (--all: every order). A row changed less than
+--stale-after seconds ago is left alone unless its workflow has closed: its own writes may
+still be on their way.
+
+MySQL holds the truth of an order: each step is one transaction that writes the order's row,
+its status history line and its status event (the outbox) together, so the row always shows
+its last history line, and a workflow's state and result are what the steps found in MySQL.
+A row that differs from them was changed behind the system's back: edited by hand, or restored
+from a backup.
 
 Repaired (unless --dry-run):
-- a closed workflow whose row shows another status: the row is given the last status the
-  workflow recorded and published. When the row's sequence is behind, that very change is
-  written again (what the worker wrote; idempotent). When the row claims that sequence or a
-  later one yet shows another status (edited by hand), the status is written under the row's
-  next sequence, because the repository never lets an equal or older sequence overwrite a
-  row; no status event was ever published under that sequence. No event is published: the
-  workflow published its statuses itself.
+- a row whose status differs from its own last history line (its status edited by hand): the
+  row is given that line's status, reason and sequence again. Nothing else is written, and no
+  event: the line's event went out when the line was written.
+- a closed workflow of an order started before its steps ran in MySQL, whose row shows another
+  status than its end: the row is given the last status the workflow recorded with its
+  `update_status` activity. When the row's sequence is behind, that very change is written
+  again (what the worker wrote; idempotent). When the row claims that sequence or a later one
+  yet shows another status, the status is written under the row's next sequence.
 - a row that does not name its workflow although `order-<id>` exists: the link is written.
 
 Only reported:
-- a running workflow that the row lags: only the worker's update_status can write it.
-- a running workflow whose row is ahead or differs: never written, for a write under a new
-  sequence would keep the workflow's next status out of the row.
+- a closed workflow whose order's steps ran in MySQL, whose row (consistent with its history)
+  shows another status than the workflow ended with: MySQL was set back behind the order's
+  steps (a restored backup?), and its stock reservations and payment may be too; the
+  workflow's result (status, reason, payment id) says where the order ended.
+- a running workflow that the row lags, once the row is older than --stale-after: MySQL was
+  set back behind the workflow (for an order started before its steps ran in MySQL: its
+  `update_status` keeps failing, see the worker's log).
+- a running workflow that the row is ahead of, once older than --stale-after: the workflow
+  has not taken its last step's result, its workflow task is not completing (no worker
+  polling, or one failing it: see the worker's log).
 - a running workflow no worker answers about (get_order_state unanswered).
 - a workflow that ended without finishing the order (terminated, timed out, failed): its
   compensation did not run, so stock or money may be held.
@@ -34,14 +49,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from db.order_rows import OrderRow
 from ops.errors import EXIT_NOTHING, EXIT_OK
 from ops.orders import OrderRecords
 from ops.workflows import OrderWorkflows, WorkflowView
-from schemas.workflow_io import StatusChange, workflow_id_for
+from schemas.workflow_io import OrderWorkflowResult, StatusChange, workflow_id_for
 
 Write = Callable[[str], None]
 
@@ -84,6 +99,8 @@ class Reconciler:
         young = idle < self._stale_after
         workflow_id = order.temporal_workflow_id or workflow_id_for(order.id)
         view = await self._workflows.view(workflow_id)
+        if not (young and view is not None and view.running):
+            order = await self._match_history(order)
         if view is None:
             if not order.status.is_terminal:  # a terminal one may be past its retention
                 self._missing_workflow(order, young=young)
@@ -106,6 +123,26 @@ class Reconciler:
             self._compare_running(order, view, idle=idle)
         else:
             await self._compare_closed(order, view)
+
+    async def _match_history(self, order: OrderRow) -> OrderRow:
+        """The row as its last history line says it is, repaired when it says otherwise."""
+        line = await self._records.last_status(order.id)
+        if line is None or (line.status, line.sequence) == (order.status, order.status_sequence):
+            return order
+        restored = replace(
+            order, status=line.status, status_sequence=line.sequence, failure_reason=line.reason
+        )
+        await self._repair(
+            order,
+            f"row {order.status} (sequence {order.status_sequence}), but its status history"
+            f" ends {line.status} (sequence {line.sequence})",
+            f"put the row back at {line.status} (sequence {line.sequence}) from its history",
+            lambda: self._put_back(order.id),
+        )
+        return restored  # under --dry-run too: what follows is checked as if repaired
+
+    async def _put_back(self, order_id: int) -> None:
+        await self._records.put_back_status(order_id)
 
     def _missing_workflow(self, order: OrderRow, *, young: bool) -> None:
         if young:
@@ -135,21 +172,29 @@ class Reconciler:
             else:
                 self._report(order, f"{order.status}; {wid} is running, but {view.problem}")
             return
-        if state.status == order.status:
+        if (state.status, state.sequence) == (order.status, order.status_sequence):
             return
         seen = f"row {order.status} (sequence {order.status_sequence}), running {wid} at"
         seen += f" {state.status} (sequence {state.sequence})"
-        if order.status_sequence < state.sequence:
-            if young:
-                self.tally[CATCHING_UP] += 1
-                return
+        if young:
+            self.tally[CATCHING_UP] += 1
+        elif order.status_sequence < state.sequence:
             self._report(
                 order,
-                f"{seen}; the row unchanged for {idle}s: only the workflow's update_status"
-                " activity may write it, and it keeps failing (see the worker's log)",
+                f"{seen}; the row unchanged for {idle}s: MySQL was set back behind its workflow"
+                " (a restore?), whose next step will not find the status it expects; for an"
+                " order started before its steps ran in MySQL, its update_status keeps failing"
+                " (see the worker's log): needs a person",
+            )
+        elif order.status_sequence > state.sequence:
+            self._report(
+                order,
+                f"{seen}; the row unchanged for {idle}s: the workflow has not taken its last"
+                " step's result, its workflow task is not completing (is a worker polling?"
+                " see the worker's log)",
             )
         else:
-            self._report(order, f"{seen}; the row is ahead: never written while it runs")
+            self._report(order, f"{seen}: the row and its history were edited; nothing written")
 
     async def _compare_closed(self, order: OrderRow, view: WorkflowView) -> None:
         wid = view.workflow_id
@@ -166,7 +211,7 @@ class Reconciler:
             return
         last = await self._workflows.last_recorded_change(view)
         if last is None:
-            self._report(order, f"{order.status}, but {wid} ended {view.result.status}")
+            self._set_back(order, view, view.result)
             return
         change = planned_change(order, last, datetime.now(UTC))
         await self._repair(
@@ -175,6 +220,20 @@ class Reconciler:
             f" {view.status} at {last.status} (sequence {last.sequence})",
             f"write {change.status} as status sequence {change.sequence}",
             lambda: self._records.record_status(change),
+        )
+
+    def _set_back(self, order: OrderRow, view: WorkflowView, result: OrderWorkflowResult) -> None:
+        """A row behind (or beside) the closed workflow of an order whose steps ran in MySQL:
+        what the order's steps wrote is lost from MySQL, so only a person can tell what to
+        write, after looking at the stock and at the gateway's payment by the order's key."""
+        ended = f"{result.status}" + (f" ({result.reason})" if result.reason else "")
+        self._report(
+            order,
+            f"row {order.status} (sequence {order.status_sequence}), but {view.workflow_id}"
+            f" closed {view.status} with the order {ended}, payment"
+            f" {result.payment_id or 'none'}: MySQL was set back behind the order's steps (a"
+            " restored backup?), its stock and payment rows may be too; nothing written:"
+            " needs a person",
         )
 
     async def _repair(

@@ -20,8 +20,9 @@ from schemas.workflow_io import (
     StatusChange,
 )
 
-# The worker's activity that records each status (its registered name, a wire name like the
-# query and signals): its inputs in a workflow's history are the statuses it recorded.
+# The activity that recorded statuses for orders started before their steps ran in MySQL (its
+# registered name, a wire name like the query and signals): its inputs in such a workflow's
+# history are the statuses it recorded. Later orders' steps record their own, in MySQL.
 UPDATE_STATUS_ACTIVITY = "update_status"
 _ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)
 
@@ -127,7 +128,8 @@ class OrderWorkflows:
 
     async def last_recorded_change(self, view: WorkflowView) -> StatusChange | None:
         """The last status the workflow recorded in MySQL and published: the input of its
-        last completed `update_status` activity."""
+        last completed `update_status` activity. None for an order whose steps ran in MySQL,
+        which has no such activity."""
         handle = self._client.get_workflow_handle(view.workflow_id, run_id=view.run_id)
         scheduled: dict[int, Any] = {}
         last: Any = None

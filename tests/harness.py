@@ -101,11 +101,13 @@ class Processes:
         return (self.logs / f"{name}.{self.starts[name]}.log").read_text(errors="replace")
 
     def stop_all(self) -> None:
-        for name in list(self.running):
+        for name, process in list(self.running.items()):
             try:
                 self.terminate(name, timeout=30)
             except subprocess.TimeoutExpired:
-                self.kill(name)
+                # `terminate` has let go of it already: kill it here, or it outlives the test.
+                process.kill()
+                process.wait(timeout=30)
 
 
 @dataclass

@@ -25,13 +25,14 @@ class WorkerMetrics:
         self.orders_finished = Counter(
             "ordering_orders_finished",
             "Orders that reached a terminal status, by status and reason code (at least once: "
-            "an update_status retried after it completed counts again)",
+            "a step run again after its workflow task was lost counts again)",
             ["status", "reason"],
             registry=registry,
         )
         self.activity_duration = Histogram(
             "ordering_activity_duration_seconds",
-            "Time of one activity attempt, by activity and outcome (completed or failed)",
+            "Time of one activity attempt, local activities (the order's steps) included, by "
+            "activity and outcome (completed or failed)",
             ["activity", "outcome"],
             buckets=ACTIVITY_BUCKETS,
             registry=registry,
@@ -85,7 +86,8 @@ def reason_code(reason: str | None) -> str:
 
 
 class ActivityTimer(Interceptor):
-    """Times every activity attempt of the worker it is given to."""
+    """Times every activity attempt of the worker it is given to: local activities, the
+    order's steps, run through the same interceptors as regular ones."""
 
     def __init__(self, metrics: WorkerMetrics) -> None:
         self._metrics = metrics

@@ -94,11 +94,11 @@ class OrderStepActivities:
         self._relay = relay
         self._finished = finished
 
-    def _committed(self, state: OrderState) -> OrderState:
+    def _committed(self, state: OrderState, *, ends_it: bool = True) -> OrderState:
         """Wake the relay for the events the step wrote; count an order that has ended (a
         step run again after a lost workflow task counts it again)."""
         self._relay.wake()
-        if state.status.is_terminal:
+        if ends_it and state.status.is_terminal:
             self._finished.order_finished(state.status, state.reason)
         return state
 
@@ -178,4 +178,5 @@ class OrderStepActivities:
             await self._gateway.refund(idempotency_key=due.idempotency_key, amount=due.amount)
             due = await self._steps.finish_stop(stop.order_id, stop.ending, stop.reason, headers)
             await fault_point("refund_payment")
-        return self._committed(due)
+        # A stop finding the order COMPLETED (it raced the completion) ended nothing.
+        return self._committed(due, ends_it=due.status is not OrderStatus.COMPLETED)

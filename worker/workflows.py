@@ -15,6 +15,17 @@ with workflow.unsafe.imports_passed_through():
 
     from schemas import failures
     from schemas.order import OrderStatus, can_transition
+    from schemas.steps import (
+        COMPLETE_ORDER_STEP,
+        PROCESS_PAYMENT_STEP,
+        RESERVE_STOCK_STEP,
+        STOP_ORDER_STEP,
+        VALIDATE_ORDER_STEP,
+        OrderState,
+        PaymentStepInput,
+        StepInput,
+        StopInput,
+    )
     from schemas.workflow_io import (
         QUERY_GET_ORDER_STATE,
         SEARCH_ATTRIBUTE_ORDER_STATUS,
@@ -46,10 +57,21 @@ Orders started before it replay their `update_status` per status and regular val
 
 _ANNOUNCED_BY_VALIDATION = (OrderStatus.PENDING, OrderStatus.VALIDATING)
 
+STEPS_IN_MYSQL_PATCH = "steps-in-mysql"
+"""Orders started since this patch have MySQL decide each step (`schemas.steps`): one local
+activity per step, one transaction each, guarded by the status it expects; the workflow task
+that starts the order usually ends it. Orders started before it run to their end on the
+announcing steps below."""
+
 
 class _Ending(NamedTuple):
     status: OrderStatus
     reason: str
+
+
+def _stops(state: OrderState) -> bool:
+    """Whether the order goes no further forward: ended, failed, or asked to cancel."""
+    return state.status.is_terminal or state.failure is not None or state.cancel_requested
 
 
 class _StepFailedError(Exception):
@@ -88,6 +110,98 @@ class OrderProcessingWorkflow:
 
     @workflow.run
     async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
+        if workflow.patched(STEPS_IN_MYSQL_PATCH):
+            await self._run_steps_in_mysql()
+        else:
+            await self._run_announced_steps()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return OrderWorkflowResult(
+            order_id=input.order_id,
+            order_ref=input.order_ref,
+            status=self._status,
+            reason=self._reason,
+            payment_id=self._payment_id,
+        )
+
+    async def _run_steps_in_mysql(self) -> None:
+        order = self._input
+        step = StepInput(order_id=order.order_id)
+        payment = PaymentStepInput(
+            order_id=order.order_id,
+            payment_token=order.payment_token,
+            attempts=order.activity_max_attempts,
+            initial_interval_seconds=order.activity_initial_interval_seconds,
+        )
+        state: OrderState | None = None
+        with suppress(_StepFailedError):
+            for name, arg in (
+                (VALIDATE_ORDER_STEP, step),
+                (RESERVE_STOCK_STEP, step),
+                (PROCESS_PAYMENT_STEP, payment),
+            ):
+                if self._ending is not None or (state is not None and _stops(state)):
+                    break
+                state = await self._mysql_step(name, arg)
+            if state is not None and state.status is OrderStatus.CONFIRMED and not _stops(state):
+                await self._hold_for_cancellation()
+                if self._ending is None:
+                    state = await self._mysql_step(COMPLETE_ORDER_STEP, step)
+        if state is None or not state.status.is_terminal:
+            ending, reason = self._stop_for(state)
+            stop = StopInput(order_id=order.order_id, ending=ending, reason=reason)
+            state = await self._mysql_step(STOP_ORDER_STEP, stop, must_land=True)
+        workflow.upsert_search_attributes([_ORDER_STATUS.value_set(state.status.value)])
+
+    def _stop_for(self, state: OrderState | None) -> _Ending:
+        """Why a stopping order stops: a signalled stop first, then what MySQL says."""
+        if self._ending is not None:
+            return self._ending
+        if state is not None and state.cancel_requested:
+            return _Ending(OrderStatus.CANCELLED, failures.CANCELLED_BY_CUSTOMER)
+        if state is not None and state.failure is not None:
+            return _Ending(OrderStatus.FAILED, state.failure)
+        # MySQL holds the order at a status no step moved on from (a row changed by hand):
+        # it is stopped, compensated from its rows, rather than left open for ever.
+        status = state.status if state is not None else OrderStatus.PENDING
+        return _Ending(OrderStatus.FAILED, failures.step_failed(f"stuck_at_{status.lower()}"))
+
+    async def _mysql_step(
+        self, name: str, arg: BaseModel, *, must_land: bool = False
+    ) -> OrderState:
+        """One step's transaction, as a local activity retried through any outage: for the
+        order's outage tolerance, or, for a stop (its compensation), for as long as it takes."""
+        order = self._input
+        initial = timedelta(seconds=order.activity_initial_interval_seconds)
+        try:
+            state: OrderState = await workflow.execute_local_activity(
+                name,
+                arg,
+                result_type=OrderState,
+                start_to_close_timeout=timedelta(seconds=order.activity_timeout_seconds),
+                schedule_to_close_timeout=(
+                    None if must_land else timedelta(hours=order.outage_tolerance_hours)
+                ),
+                retry_policy=RetryPolicy(
+                    initial_interval=initial,
+                    maximum_interval=max(initial, _MUST_LAND_MAX_INTERVAL),
+                ),
+            )
+        except FailureError as err:
+            if must_land:
+                raise
+            # Named as the step's, without the activity's suffix: `step_failed:reserve_stock`.
+            reason = failures.step_failed(name.removesuffix("_step"))
+            self._ending = self._ending or _Ending(OrderStatus.FAILED, reason)
+            raise _StepFailedError(name) from err
+        self._status, self._sequence, self._reason = state.status, state.sequence, state.reason
+        self._stock_reserved, self._payment_id = state.stock_reserved, state.payment_id
+        self._cancel_requested = self._cancel_requested or state.cancel_requested
+        workflow.set_current_details(
+            f"**{state.status}**" + (f": {state.reason}" if state.reason else "")
+        )
+        return state
+
+    async def _run_announced_steps(self) -> None:
         self._steps_announce = workflow.patched(STEPS_ANNOUNCE_PATCH)
         await self._enter(OrderStatus.PENDING)
         with suppress(_StepFailedError):
@@ -97,14 +211,6 @@ class OrderProcessingWorkflow:
         else:
             await self._compensate()
             await self._enter(self._ending.status, self._ending.reason)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return OrderWorkflowResult(
-            order_id=input.order_id,
-            order_ref=input.order_ref,
-            status=self._status,
-            reason=self._reason,
-            payment_id=self._payment_id,
-        )
 
     @workflow.query(name=QUERY_GET_ORDER_STATE)
     def get_order_state(self) -> OrderWorkflowState:
@@ -242,6 +348,11 @@ class OrderProcessingWorkflow:
             # The order is paid and CONFIRMED has no way to FAILED: a lost notification
             # must not undo a sale, so it is logged for an operator and the order goes on.
             workflow.logger.warning("Confirmation of %s could not be sent", self._input.order_ref)
+        await self._hold_for_cancellation()
+
+    async def _hold_for_cancellation(self) -> None:
+        """Keep a CONFIRMED order open for its cancel window, or until a stop or an
+        operator's completion ends the wait."""
         window = self._input.cancel_window_seconds
         if window > 0:  # a zero timeout would not wait at all, it would time out at once
             with suppress(TimeoutError):

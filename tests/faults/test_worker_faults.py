@@ -1,49 +1,72 @@
-"""Faults 8, 9, 10 and 13: a worker crashed after an effect or between sending status events
-and deleting them from the outbox, activities failing after their effects, repeated status
-writes, and SIGTERM under load."""
+"""Faults 8, 9, 10 and 13: a worker crashed right after a step's transaction committed, steps
+failing after their effects, repeated status writes, and SIGTERM under load.
+
+Each step is a local activity: its result reaches the workflow's history only when its workflow
+task completes, so a worker that dies after a step's commit loses the task (it shows in the
+history as a workflow task timed out) and the next worker runs the order's steps again. What
+each test shows is that the steps run again find their transitions made in MySQL and repeat
+no effect (a worker killed inside a step, and a relay between sending and deleting:
+`test_worker_kills.py`).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from schemas.steps import (
+    COMPLETE_ORDER_STEP,
+    PROCESS_PAYMENT_STEP,
+    RESERVE_STOCK_STEP,
+    STOP_ORDER_STEP,
+    VALIDATE_ORDER_STEP,
+)
 from tests.faults.oracle import Expected, check, describe
 from tests.faults.worker_faults import (
-    SIDE_EFFECTING,
+    effect_row,
     event_copies,
     exit_code,
+    history_lines,
     log_lines,
     order_history,
+    outbox_events,
+    wait_for_empty_outbox,
 )
 from tests.harness import cancellation, order_placed
 from tests.pipeline import Pipeline
-from worker.crashpoints import CRASH_EXIT_CODE
+from worker.crashpoints import ACTIVITIES, CRASH_EXIT_CODE
 
-# An attempt lost with a crashed worker is retried 3 s later instead of 30.
-QUICK_TIMEOUT = {"ORDERING_ACTIVITY_TIMEOUT_SECONDS": "3"}
 QUICK_RETRIES = {"ORDERING_ACTIVITY_INITIAL_INTERVAL_SECONDS": "0.05"}
+# The fault points after the transactions that enter statuses (worker/steps.py): validation's
+# (PENDING, VALIDATING), the reservation's, the payment's (PROCESSING_PAYMENT, CONFIRMED).
+STATUS_WRITING_POINTS = ("update_status", "reserve_stock", "process_payment")
 
 
-async def crash_after_effect(pipeline: Pipeline, activity: str, ref: str) -> tuple[int, str]:
-    """One order on a worker that crashes after `activity`'s effect; then a worker without the
-    fault finishes it. Returns the crashed worker's exit code and log."""
-    pipeline.processes.start("worker", ORDERING_FAULT=f"{activity}:crash_after_effect")
-    pipeline.processes.start("consumer", **QUICK_TIMEOUT)
+@dataclass(frozen=True)
+class Crash:
+    code: int
+    log: str  # the crashed worker's
+    pid: int  # the crashed worker's
+    restarted_pid: int
+    restarted_at: datetime
+
+
+async def crash_after_effect(pipeline: Pipeline, point: str, ref: str) -> Crash:
+    """One order on a worker that crashes at fault point `point`, right after its step's
+    transaction committed and before the workflow task running the step completes; then a
+    worker without the fault finishes it."""
+    pipeline.processes.start("worker", ORDERING_FAULT=f"{point}:crash_after_effect")
+    crashed_pid = pipeline.processes.running["worker"].pid
+    pipeline.processes.start("consumer")
     await pipeline.publish.event(order_placed(ref, [(7, 2, "49.00")]))
     code = await exit_code(pipeline, "worker")
     crashed_log = pipeline.processes.log("worker")
+    restarted_at = datetime.now(UTC)
     pipeline.processes.start("worker")
+    restarted_pid = pipeline.processes.running["worker"].pid
     await pipeline.statuses.wait_final([ref])
-    return code, crashed_log
-
-
-async def effect_row(pipeline: Pipeline, sql: str, ref: str) -> dict[str, Any]:
-    rows = await pipeline.database.fetch_all(
-        sql + " JOIN orders o ON o.id = t.order_id WHERE o.order_ref = :ref", {"ref": ref}
-    )
-    assert len(rows) == 1, f"{len(rows)} rows for {ref}"
-    return dict(rows[0]._mapping)
+    return Crash(code, crashed_log, crashed_pid, restarted_pid, restarted_at)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -53,54 +76,73 @@ def as_utc(value: datetime) -> datetime:
 async def test_a_worker_killed_after_capturing_a_payment_does_not_capture_it_again(
     pipeline: Pipeline,
 ) -> None:
-    code, crashed_log = await crash_after_effect(pipeline, "process_payment", "crash-pay")
+    """A worker killed in the middle of the payment step, as Temporal sees it: the step's
+    second transaction has committed the capture and CONFIRMED, its workflow task has not
+    completed, so the task is lost with the step's result. The next worker runs the steps
+    again; the payment step finds CONFIRMED in MySQL and returns before the gateway."""
+    crash = await crash_after_effect(pipeline, "process_payment", "crash-pay")
 
     problems = await check(
         pipeline, Expected(orders={"crash-pay"}, statuses={"crash-pay": "COMPLETED"})
     )
-    [payment] = (await order_history(pipeline, "crash-pay")).runs("process_payment")
-    capture = await effect_row(pipeline, "SELECT t.captured_at FROM payments t", "crash-pay")
+    history = await order_history(pipeline, "crash-pay")
+    [payment_step] = history.step_runs(PROCESS_PAYMENT_STEP)
+    payment = await effect_row(
+        pipeline, "SELECT t.status, t.captured_at FROM payments t", "crash-pay"
+    )
 
     assert problems == [], describe(problems)
-    assert code == CRASH_EXIT_CODE
-    assert "fault process_payment crash_after_effect" in crashed_log
-    assert payment.retried_after_timeout, payment
-    assert payment.started_at is not None
-    # The one capture is the lost attempt's: the retry found it and took no other.
-    assert as_utc(capture["captured_at"]) < payment.started_at
+    assert crash.code == CRASH_EXIT_CODE
+    assert "fault process_payment crash_after_effect" in crash.log
+    assert "order confirmation sent" in crash.log  # the capture and CONFIRMED committed
+    assert history.lost_by(crash.pid), history  # the crashed worker's task timed out
+    assert payment_step.worker.startswith(f"{crash.restarted_pid}@"), payment_step
+    # The one capture is the lost task's: the step run again found it and took no other.
+    assert payment["status"] == "CAPTURED"
+    assert as_utc(payment["captured_at"]) < crash.restarted_at
+    assert "order confirmation sent" not in pipeline.processes.log("worker")
 
 
 async def test_a_worker_killed_after_reserving_stock_does_not_reserve_it_again(
     pipeline: Pipeline,
 ) -> None:
-    code, crashed_log = await crash_after_effect(pipeline, "reserve_stock", "crash-stock")
+    """A worker killed in the middle of the reservation step, as Temporal sees it: its
+    transaction has committed, its workflow task has not completed. The next worker runs the
+    steps again: the reservation step finds the order past VALIDATING and takes no stock."""
+    crash = await crash_after_effect(pipeline, "reserve_stock", "crash-stock")
 
     problems = await check(
         pipeline, Expected(orders={"crash-stock"}, statuses={"crash-stock": "COMPLETED"})
     )
-    [reservation_run] = (await order_history(pipeline, "crash-stock")).runs("reserve_stock")
+    history = await order_history(pipeline, "crash-stock")
+    [reservation_step] = history.step_runs(RESERVE_STOCK_STEP)
     reservation = await effect_row(
-        pipeline, "SELECT t.reserved_at FROM stock_reservations t", "crash-stock"
+        pipeline, "SELECT t.quantity, t.reserved_at FROM stock_reservations t", "crash-stock"
     )
 
     assert problems == [], describe(problems)
-    assert code == CRASH_EXIT_CODE
-    assert "fault reserve_stock crash_after_effect" in crashed_log
-    assert reservation_run.retried_after_timeout, reservation_run
-    assert reservation_run.started_at is not None
-    assert as_utc(reservation["reserved_at"]) < reservation_run.started_at
+    assert crash.code == CRASH_EXIT_CODE
+    assert "fault reserve_stock crash_after_effect" in crash.log
+    assert history.lost_by(crash.pid), history
+    assert reservation_step.worker.startswith(f"{crash.restarted_pid}@"), reservation_step
+    # The one reservation is the lost task's.
+    assert as_utc(reservation["reserved_at"]) < crash.restarted_at
+    assert reservation["quantity"] == 2
     assert await pipeline.stock(7) == 10 - 2
 
 
 async def test_a_worker_killed_after_recording_a_status_loses_no_event_and_writes_none_twice(
     pipeline: Pipeline,
 ) -> None:
+    """A worker killed in the middle of the validation step: its transaction has recorded
+    PENDING and VALIDATING with their events in the outbox; neither its relay has sent them
+    nor its workflow task completed."""
     pipeline.processes.start("worker", ORDERING_FAULT="update_status:crash_after_effect")
-    pipeline.processes.start("consumer", **QUICK_TIMEOUT)
+    crashed_pid = pipeline.processes.running["worker"].pid
+    pipeline.processes.start("consumer")
     await pipeline.publish.event(order_placed("crash-event", [(7, 2, "49.00")]))
     code = await exit_code(pipeline, "worker")
     crashed_log = pipeline.processes.log("worker")
-    # The crash came right after PENDING's transaction: its event waits in the outbox.
     waiting = await outbox_events(pipeline)
     pipeline.processes.start("worker")
     await pipeline.statuses.wait_final(["crash-event"])
@@ -114,57 +156,21 @@ async def test_a_worker_killed_after_recording_a_status_loses_no_event_and_write
     assert problems == [], describe(problems)
     assert code == CRASH_EXIT_CODE
     assert "fault update_status crash_after_effect" in crashed_log
-    assert waiting == [f"{history.workflow_id}:1"]
-    # The validation announces PENDING in a local activity: the crash took its workflow task,
-    # which timed out and ran again on the new worker, finding PENDING recorded.
-    assert history.lost_tasks >= 1, history
+    assert waiting == [f"{history.workflow_id}:1", f"{history.workflow_id}:2"]
+    # The validation ran again in the next worker's task and found VALIDATING recorded.
+    assert history.lost_by(crashed_pid), history
+    assert len(history.step_runs(VALIDATE_ORDER_STEP)) == 1
     # The new worker's relay sent what the crashed one had not; the repeat wrote nothing.
     assert set(copies.values()) == {1}, copies
     assert len(copies) == 6
-
-
-async def outbox_events(pipeline: Pipeline) -> list[str]:
-    rows = await pipeline.database.fetch_all("SELECT event_id FROM status_outbox ORDER BY id")
-    return [str(row._mapping["event_id"]) for row in rows]
-
-
-async def test_a_worker_killed_between_sending_events_and_deleting_them_sends_them_again_in_order(
-    pipeline: Pipeline,
-) -> None:
-    # The relay's first batch is acknowledged by Kafka, then the process ends before the
-    # batch's rows are deleted, as kill -9 would leave it.
-    pipeline.processes.start("worker", ORDERING_FAULT="status_relay:crash_after_effect")
-    pipeline.processes.start("consumer", **QUICK_TIMEOUT)
-    refs = [f"crash-relay-{n}" for n in range(5)]
-    for ref in refs:
-        await pipeline.publish.event(order_placed(ref, [(2, 1, "5.00")]))
-    code = await exit_code(pipeline, "worker")
-    crashed_log = pipeline.processes.log("worker")
-    sent_not_deleted = await outbox_events(pipeline)
-    pipeline.processes.start("worker")
-    await pipeline.statuses.wait_final(refs)
-
-    problems = await check(
-        pipeline, Expected(orders=set(refs), statuses=dict.fromkeys(refs, "COMPLETED"))
-    )
-    copies = event_copies(pipeline, refs)
-
-    assert problems == [], describe(problems)  # including: first arrivals in sequence order
-    assert code == CRASH_EXIT_CODE
-    assert "fault status_relay crash_after_effect" in crashed_log
-    assert sent_not_deleted, "the crash must leave sent rows in the outbox"
-    # The lost batch went out again, under its ids; only rows still in the outbox repeated.
-    repeated = {event_id for event_id, n in copies.items() if n > 1}
-    assert repeated, copies
-    assert repeated <= set(sent_not_deleted), (repeated, sent_not_deleted)
-    assert await outbox_events(pipeline) == []
+    assert await history_lines(pipeline, "crash-event") == list(range(1, 7))
 
 
 async def test_every_effect_failing_twice_after_it_happened_changes_no_outcome(
     pipeline: Pipeline,
 ) -> None:
-    every_fault = ",".join(f"{name}:fail_after_effect" for name in SIDE_EFFECTING)
-    # Quiet: every failed attempt would log a traceback, 4,000 of them on a 2-core machine.
+    every_fault = ",".join(f"{name}:fail_after_effect" for name in sorted(ACTIVITIES))
+    # Quiet: every failed attempt would log a traceback, 1,000 of them on a 2-core machine.
     pipeline.processes.start("worker", ORDERING_FAULT=every_fault, LOG_LEVEL="ERROR")
     # The window holds CONFIRMED orders, so a cancellation never arrives too late.
     pipeline.processes.start("consumer", **QUICK_RETRIES, ORDERING_CANCEL_WINDOW_SECONDS="2")
@@ -191,13 +197,22 @@ async def test_every_effect_failing_twice_after_it_happened_changes_no_outcome(
     )
     endings = {ref: last_event(pipeline, ref) for ref in expected}
     attempts: Counter[str] = Counter()
-    for ref in ("flaky-0", "flaky-3"):  # a declined order compensates, a good one completes
-        for run in (await order_history(pipeline, ref)).activities:
-            attempts[run.name] = max(attempts[run.name], run.attempt)
+    for ref in list(expected)[:20]:  # every kind of order, twice
+        for step in (await order_history(pipeline, ref)).steps:
+            attempts[step.name] = max(attempts[step.name], step.attempt)
 
     assert problems == [], describe(problems)
     assert endings == expected
-    assert {name: attempts[name] for name in SIDE_EFFECTING} == dict.fromkeys(SIDE_EFFECTING, 3)
+    # Validation, reservation and stop reach their fault point whatever they find: attempts 1
+    # and 2 fail after the transaction, the third passes. The payment's second attempt finds
+    # its transition made (CONFIRMED, or FAILED on a decline) and returns before the gateway.
+    assert attempts == {
+        VALIDATE_ORDER_STEP: 3,
+        RESERVE_STOCK_STEP: 3,
+        PROCESS_PAYMENT_STEP: 2,
+        COMPLETE_ORDER_STEP: 1,
+        STOP_ORDER_STEP: 3,
+    }
 
 
 def last_event(pipeline: Pipeline, ref: str) -> tuple[str, str | None]:
@@ -208,32 +223,44 @@ def last_event(pipeline: Pipeline, ref: str) -> tuple[str, str | None]:
 async def test_retried_status_writes_leave_one_event_per_status_with_no_gap(
     pipeline: Pipeline,
 ) -> None:
-    pipeline.processes.start("worker", ORDERING_FAULT="update_status:fail_after_effect")
+    faults = ",".join(f"{point}:fail_after_effect" for point in STATUS_WRITING_POINTS)
+    pipeline.processes.start("worker", ORDERING_FAULT=faults)
     pipeline.processes.start("consumer", **QUICK_RETRIES)
     refs = [f"repeat-{n}" for n in range(10)]
     for ref in refs:
         await pipeline.publish.event(order_placed(ref, [(2, 1, "5.00")]))
-    # Attempts 1 and 2 of each activity record the first status it carries and then fail;
-    # attempt 3 records it again and goes on. The relay sends in id order, so once an order's
+    # Attempts 1 and 2 of each step that enters statuses commit and then fail; the attempts
+    # after them find the statuses entered. The relay sends in id order, so once an order's
     # COMPLETED has arrived, any second copy of its earlier events would have too.
     await pipeline.statuses.wait_final(refs)
+    await wait_for_empty_outbox(pipeline)
 
     problems = await check(pipeline, Expected(orders=set(refs)))
     copies = event_copies(pipeline, refs)
     history = await order_history(pipeline, refs[0])
+    attempts = {step.name: step.attempt for step in history.steps}
 
     assert problems == [], describe(problems)
     assert set(copies.values()) == {1}, copies  # each status's event written once
     assert len(copies) == 6 * len(refs)  # PENDING to COMPLETED, one id per status
-    for step in ("reserve_stock", "process_payment", "send_order_confirmation", "update_status"):
-        assert {run.attempt for run in history.runs(step)} == {3}, step
+    for ref in refs:  # and each status's history line
+        assert await history_lines(pipeline, ref) == list(range(1, 7)), ref
+    assert attempts == {
+        VALIDATE_ORDER_STEP: 3,
+        RESERVE_STOCK_STEP: 3,
+        PROCESS_PAYMENT_STEP: 2,  # the second found CONFIRMED
+        COMPLETE_ORDER_STEP: 1,
+    }
 
 
 async def test_sigterm_of_a_busy_worker_drains_its_activities_and_a_restart_finishes(
     pipeline: Pipeline,
 ) -> None:
+    """SIGTERM while payment steps are in flight: they finish on the stopping worker, whose
+    workflow tasks complete (none is lost); the orders then wait in their cancel window, and
+    the restarted worker completes them."""
     pipeline.processes.start("worker", ORDERING_FAULT="process_payment:slow:1.5")
-    pipeline.processes.start("consumer")
+    pipeline.processes.start("consumer", ORDERING_CANCEL_WINDOW_SECONDS="3")
     refs = [f"drain-{n}" for n in range(40)]
     for ref in refs:
         await pipeline.publish.event(order_placed(ref, [(1, 1, "19.99")]))
@@ -245,18 +272,24 @@ async def test_sigterm_of_a_busy_worker_drains_its_activities_and_a_restart_fini
     code = pipeline.processes.terminate("worker")
     stopped_log = pipeline.processes.log("worker")
     pipeline.processes.start("worker")
+    restarted_pid = pipeline.processes.running["worker"].pid
     await pipeline.statuses.wait_final(refs, within=120)
 
     problems = await check(
         pipeline, Expected(orders=set(refs), statuses=dict.fromkeys(refs, "COMPLETED"))
     )
+    histories = [await order_history(pipeline, ref) for ref in unfinished_at_stop]
     drained = [
-        run
-        for ref in unfinished_at_stop
-        for run in (await order_history(pipeline, ref)).runs("process_payment")
-        if run.worker.startswith(f"{worker_pid}@")
-        and run.completed_at is not None
-        and run.completed_at > stopped_at
+        step
+        for history in histories
+        for step in history.step_runs(PROCESS_PAYMENT_STEP)
+        if step.worker.startswith(f"{worker_pid}@") and step.recorded_at > stopped_at
+    ]
+    finished_by_restart = [
+        step
+        for history in histories
+        for step in history.step_runs(COMPLETE_ORDER_STEP)
+        if step.worker.startswith(f"{restarted_pid}@")
     ]
 
     assert problems == [], describe(problems)
@@ -265,3 +298,5 @@ async def test_sigterm_of_a_busy_worker_drains_its_activities_and_a_restart_fini
     assert "worker stopped" in stopped_log
     assert unfinished_at_stop, "the stop must land mid-stream"
     assert drained, "a payment in flight at SIGTERM must finish on the stopping worker"
+    assert [h.lost for h in histories if h.lost_by(worker_pid)] == []
+    assert finished_by_restart, "the restarted worker must finish orders the stop left open"

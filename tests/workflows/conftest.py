@@ -1,20 +1,28 @@
-"""A Temporal dev server for the session, and a worker with fake activities per test."""
+"""A Temporal dev server for the session; per test, a shop on the real MariaDB and a worker
+running the order workflow with the real step activities on it."""
 
 from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import databases
 import pytest
 import pytest_asyncio
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
-from tests.workflows.fakes import FakeOrderActivities, fresh_order_id
+from db.order_steps import OrderSteps
+from tests.conftest import unique_order_id_base
+from tests.unit.fakes import RecordingGateway
+from tests.workflows.fakes import fresh_order_id
 from tests.workflows.harness import CUSTOMER_ID, ORDER_REF, ORDER_STATUS, OrderRunner
+from tests.workflows.shop import ControlledSteps, NoRelay, Shop, Uncounted
+from worker.steps import OrderStepActivities
 from worker.workflows import OrderProcessingWorkflow
 
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
@@ -39,22 +47,64 @@ def task_queue() -> str:
 
 @pytest.fixture
 def order_id() -> int:
+    """A number for the order's ref; MySQL gives the order its id."""
     return fresh_order_id()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def shop(migrated_database_url: str) -> AsyncIterator[Shop]:
+    database = databases.Database(migrated_database_url)
+    await database.connect()
+    shop = Shop(database)
+    # Order ids, and so workflow ids, no other test of the session's server uses.
+    await shop.stock_up(unique_order_id_base())
+    yield shop
+    await database.disconnect()
+
+
 @pytest.fixture
-def fakes() -> FakeOrderActivities:
-    return FakeOrderActivities()
+def steps(shop: Shop) -> ControlledSteps:
+    return ControlledSteps(OrderSteps(shop.database))
+
+
+@pytest.fixture
+def gateway() -> RecordingGateway:
+    return RecordingGateway()
+
+
+def step_activities(steps: ControlledSteps, gateway: RecordingGateway) -> OrderStepActivities:
+    return OrderStepActivities(steps, gateway, NoRelay(), Uncounted())
+
+
+def order_worker(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    activities: OrderStepActivities,
+    interceptors: Sequence[Interceptor] = (),
+    client: Client | None = None,
+) -> Worker:
+    return Worker(
+        client or env.client,
+        task_queue=task_queue,
+        interceptors=interceptors,
+        workflows=[OrderProcessingWorkflow],
+        activities=[
+            activities.validate_order,
+            activities.reserve_stock,
+            activities.process_payment,
+            activities.complete_order,
+            activities.stop_order,
+        ],
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def orders(
-    workflow_env: WorkflowEnvironment, task_queue: str, fakes: FakeOrderActivities
+    workflow_env: WorkflowEnvironment,
+    task_queue: str,
+    shop: Shop,
+    steps: ControlledSteps,
+    gateway: RecordingGateway,
 ) -> AsyncIterator[OrderRunner]:
-    async with Worker(
-        workflow_env.client,
-        task_queue=task_queue,
-        workflows=[OrderProcessingWorkflow],
-        activities=fakes.activities,
-    ):
-        yield OrderRunner(workflow_env.client, task_queue)
+    async with order_worker(workflow_env, task_queue, step_activities(steps, gateway)):
+        yield OrderRunner(workflow_env.client, task_queue, shop)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
@@ -18,6 +19,7 @@ from schemas.workflow_io import (
     workflow_id_for,
 )
 from tests.workflows.fakes import WAIT_SECONDS
+from tests.workflows.shop import Shop
 from worker.workflows import OrderProcessingWorkflow
 
 ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)
@@ -28,22 +30,29 @@ OrderHandle = WorkflowHandle[OrderProcessingWorkflow, OrderWorkflowResult]
 
 
 class OrderRunner:
-    """Starts orders as the consumer does, on one test's task queue."""
+    """Stores orders and starts their workflows as the consumer does, on one test's queue."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(self, client: Client, task_queue: str, shop: Shop) -> None:
         self.client = client
         self.task_queue = task_queue
+        self.shop = shop
 
-    async def start(self, order: OrderWorkflowInput) -> OrderHandle:
+    async def start(
+        self, order: OrderWorkflowInput, *, task_timeout: timedelta | None = None
+    ) -> OrderHandle:
+        """Store the order, then start its workflow; the handle's id names MySQL's id."""
+        order = await self.shop.place(order)
         return await self.client.start_workflow(
             OrderProcessingWorkflow.process_order,
             order,
             id=workflow_id_for(order.order_id),
             task_queue=self.task_queue,
+            task_timeout=task_timeout,
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(ORDER_REF, order.order_ref),
                     SearchAttributePair(CUSTOMER_ID, order.customer_id),
+                    SearchAttributePair(ORDER_STATUS, "PENDING"),
                 ]
             ),
         )
@@ -70,3 +79,14 @@ class OrderRunner:
                 if predicate(state):
                     return state
                 await asyncio.sleep(0.02)
+
+
+def order_id_of(handle: OrderHandle) -> int:
+    return int(handle.id.removeprefix("order-"))
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]]) -> None:
+    """Polls `check` until it holds, failing after a deadline."""
+    async with asyncio.timeout(WAIT_SECONDS):
+        while not await check():  # noqa: ASYNC110 - the server has nothing to wait on
+            await asyncio.sleep(0.05)

@@ -8,14 +8,15 @@ import os
 
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from schemas.order import OrderStatus
 from temporal_connection.client import data_converter
 from temporal_connection.settings import TemporalSettings
-from tests.workflows.fakes import FakeOrderActivities, an_order
+from tests.unit.fakes import RecordingGateway
+from tests.workflows.conftest import order_worker, step_activities
+from tests.workflows.fakes import an_order
 from tests.workflows.harness import OrderRunner
-from worker.workflows import OrderProcessingWorkflow
+from tests.workflows.shop import ControlledSteps, Shop
 
 EMAIL = b"ada@example.com"
 TOKEN = "tok_visa_4242_secret"
@@ -36,15 +37,17 @@ def raw_bytes(history: WorkflowHistory) -> bytes:
 
 
 async def test_an_encrypted_order_leaves_no_email_or_payment_token_in_its_history(
-    workflow_env: WorkflowEnvironment, task_queue: str, order_id: int
+    workflow_env: WorkflowEnvironment,
+    task_queue: str,
+    shop: Shop,
+    steps: ControlledSteps,
+    gateway: RecordingGateway,
+    order_id: int,
 ) -> None:
     client = encrypted(workflow_env.client)
-    fakes = FakeOrderActivities()
-    async with Worker(
-        client, task_queue=task_queue, workflows=[OrderProcessingWorkflow],
-        activities=fakes.activities,
-    ):  # fmt: skip
-        orders = OrderRunner(client, task_queue)
+    activities = step_activities(steps, gateway)
+    async with order_worker(workflow_env, task_queue, activities, client=client):
+        orders = OrderRunner(client, task_queue, shop)
         handle = await orders.start(an_order(order_id, token=TOKEN))
         result = await orders.result_of(handle)
         state = await orders.state_of(handle)

@@ -1,44 +1,38 @@
-"""How an order ends when nobody intervenes: completed, failed on a business rule, or retried."""
+"""How an order ends when nobody intervenes: completed, failed on a business rule, or delayed
+by an outage and then completed. MySQL decides each step; the workflow sequences them."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.testing import WorkflowEnvironment
 
 from schemas.order import OrderStatus
 from tests.examples import HAPPY_PATH
-from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, FakeOrderActivities, an_order
-from tests.workflows.harness import ORDER_STATUS, OrderRunner
+from tests.unit.fakes import RecordingGateway
+from tests.workflows.conftest import order_worker, step_activities
+from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
+from tests.workflows.harness import ORDER_STATUS, OrderRunner, order_id_of
+from tests.workflows.shop import STOCK, AnswerLosingGateway, ControlledSteps, Shop
 
 S = OrderStatus
-HAPPY_JOURNAL = [
-    "update_status:PENDING",
-    "update_status:VALIDATING",
-    "validate_order",
-    "update_status:RESERVING_STOCK",
-    "reserve_stock",
-    "update_status:PROCESSING_PAYMENT",
-    "process_payment",
-    "update_status:CONFIRMED",
-    "send_order_confirmation",
-    "update_status:COMPLETED",
-]
+HAPPY = [(n, str(status), None) for n, status in enumerate(HAPPY_PATH, start=1)]
 
 
-async def test_a_good_order_is_announced_through_every_status_and_completes(
-    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
+async def test_a_good_order_enters_every_status_once_in_mysql_and_completes(
+    orders: OrderRunner, shop: Shop, gateway: RecordingGateway, order_id: int
 ) -> None:
     handle = await orders.start(an_order(order_id))
     result = await orders.result_of(handle)
 
+    placed = order_id_of(handle)
     assert (result.status, result.reason) == (S.COMPLETED, None)
-    assert result.payment_id == f"pay-{order_id}"
-    assert fakes.journal == HAPPY_JOURNAL
-    changes = fakes.status_changes
-    assert [(c.sequence, c.status) for c in changes] == list(enumerate(HAPPY_PATH, start=1))
-    assert [c.previous_status for c in changes] == [None, *(c.status for c in changes[:-1])]
-    assert {(c.workflow_id, c.order_ref) for c in changes} == {(handle.id, f"web-{order_id:06d}")}
-    assert all(c.occurred_at.tzinfo is not None for c in changes)
+    assert gateway.captures == [(result.payment_id, Decimal("44.98"))]
+    assert await shop.statuses(placed) == HAPPY
+    assert await shop.outbox(placed) == [1, 2, 3, 4, 5, 6]
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK - 2, STOCK - 1)
     described = await handle.describe()
     assert described.typed_search_attributes.get(ORDER_STATUS) == "COMPLETED"
     # What the Temporal UI shows as the workflow's current details.
@@ -56,105 +50,116 @@ async def test_a_good_order_is_announced_through_every_status_and_completes(
 )
 async def test_an_order_failing_validation_fails_once_with_nothing_to_compensate(
     orders: OrderRunner,
-    fakes: FakeOrderActivities,
+    shop: Shop,
+    gateway: RecordingGateway,
     order_id: int,
     lines: tuple[tuple[int, int, str], ...],
     total: str,
     reason: str,
 ) -> None:
-    result = await orders.run(an_order(order_id, lines=lines, total=total))
+    handle = await orders.start(an_order(order_id, lines=lines, total=total))
+    result = await orders.result_of(handle)
 
     assert (result.status, result.reason) == (S.FAILED, reason)
-    assert fakes.journal == [*HAPPY_JOURNAL[:3], "update_status:FAILED"]
-    assert fakes.status_changes[-1].reason == reason
+    assert await shop.statuses(order_id_of(handle)) == [*HAPPY[:2], (3, "FAILED", reason)]
+    assert await shop.stock(1) == STOCK
+    assert gateway.captures == []
 
 
-async def test_insufficient_stock_fails_the_order_and_releases_whatever_was_reserved(
-    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
+async def test_insufficient_stock_fails_the_order_without_taking_any_line(
+    orders: OrderRunner, shop: Shop, order_id: int
 ) -> None:
-    fakes.stock[7] = 0
+    await shop.set_stock(7, 0)
 
-    result = await orders.run(an_order(order_id))
+    handle = await orders.start(an_order(order_id))
+    result = await orders.result_of(handle)
 
-    assert (result.status, result.reason) == (S.FAILED, "insufficient_stock:product=7")
-    assert fakes.journal == [*HAPPY_JOURNAL[:5], "release_stock", "update_status:FAILED"]
-    assert fakes.stock == {1: 100, 7: 0}
+    reason = "insufficient_stock:product=7"
+    assert (result.status, result.reason) == (S.FAILED, reason)
+    assert await shop.statuses(order_id_of(handle)) == [*HAPPY[:3], (4, "FAILED", reason)]
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK, 0)
 
 
 async def test_a_declined_payment_fails_the_order_and_gives_the_stock_back(
-    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
+    orders: OrderRunner, shop: Shop, gateway: RecordingGateway, order_id: int
 ) -> None:
-    result = await orders.run(an_order(order_id, token=DECLINED_TOKEN))
+    handle = await orders.start(an_order(order_id, token=DECLINED_TOKEN))
+    result = await orders.result_of(handle)
 
     assert (result.status, result.reason, result.payment_id) == (S.FAILED, "payment_declined", None)
-    assert fakes.journal == [
-        *HAPPY_JOURNAL[:7],
-        "refund_payment",
-        "release_stock",
-        "update_status:FAILED",
-    ]
-    assert (fakes.captured, fakes.refunded) == ([], [])
-    assert fakes.stock == {1: 100, 7: 100}
+    statuses = await shop.statuses(order_id_of(handle))
+    assert statuses == [*HAPPY[:4], (5, "FAILED", "payment_declined")]
+    assert (gateway.captures, gateway.refunds) == ([], [])
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK, STOCK)
+    payment = await shop.payment(order_id_of(handle))
+    assert payment is not None
+    assert payment["status"] == "DECLINED"
 
 
 async def test_a_payment_failing_transiently_twice_is_retried_and_the_order_completes(
-    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
+    orders: OrderRunner, shop: Shop, gateway: RecordingGateway, order_id: int
 ) -> None:
-    result = await orders.run(an_order(order_id, token=FLAKY_TOKEN))
+    handle = await orders.start(an_order(order_id, token=FLAKY_TOKEN))
+    result = await orders.result_of(handle)
 
     assert result.status == S.COMPLETED
-    assert fakes.journal.count("process_payment") == 3
-    assert fakes.captured == [order_id]
+    assert len(gateway.captures) == 1
+    assert await shop.statuses(order_id_of(handle)) == HAPPY
 
 
-async def test_a_step_out_of_retries_fails_the_order_and_compensates_the_attempt(
-    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
+async def test_an_outage_of_mysql_at_every_step_delays_the_order_and_never_fails_it(
+    orders: OrderRunner, shop: Shop, steps: ControlledSteps, order_id: int
 ) -> None:
-    fakes.broken = frozenset({"reserve_stock"})
+    for step in ("validate", "reserve_stock", "begin_payment", "finish_payment", "complete"):
+        steps.outage(step, failures=3)
 
-    result = await orders.run(an_order(order_id))
+    handle = await orders.start(an_order(order_id))
+    result = await orders.result_of(handle)
 
-    assert (result.status, result.reason) == (S.FAILED, "step_failed:reserve_stock")
-    # Each attempt announces RESERVING_STOCK before its work, and the workflow, not knowing
-    # whether the last one got that far, announces it once more before FAILED: same event id.
-    assert fakes.journal == [
-        *HAPPY_JOURNAL[:3],
-        *["update_status:RESERVING_STOCK", "reserve_stock"] * 3,
-        "release_stock",
-        "update_status:RESERVING_STOCK",
-        "update_status:FAILED",
-    ]
-    assert [change.sequence for change in fakes.status_changes] == [1, 2, 3, 3, 3, 3, 4]
+    assert result.status == S.COMPLETED
+    assert steps.calls["finish_payment"] >= 4
+    assert await shop.statuses(order_id_of(handle)) == HAPPY
 
 
-async def test_a_validation_that_times_out_fails_the_order_with_nothing_to_compensate(
-    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
+async def test_the_query_shows_the_order_as_mysql_last_left_it_and_after_it_ends(
+    orders: OrderRunner, steps: ControlledSteps, order_id: int
 ) -> None:
-    fakes.hold("validate_order")  # never released: every attempt runs into its timeout
-    order = an_order(order_id).model_copy(update={"activity_timeout_seconds": 0.5})
-
-    result = await orders.run(order)
-
-    assert (result.status, result.reason) == (S.FAILED, "step_failed:validate_order")
-    assert fakes.journal[-2:] == ["update_status:VALIDATING", "update_status:FAILED"]
-    assert fakes.reserved == {}
-    assert fakes.captured == []
-
-
-async def test_the_query_shows_the_order_in_flight_and_after_it_ends(
-    orders: OrderRunner, fakes: FakeOrderActivities, order_id: int
-) -> None:
-    payment = fakes.hold("process_payment")
+    payment = steps.hold("begin_payment")
     handle = await orders.start(an_order(order_id))
     await payment.wait_entered()
 
     during = await orders.state_of(handle)
     payment.release()
-    await orders.result_of(handle)
+    result = await orders.result_of(handle)
     after = await orders.state_of(handle)
 
-    assert (during.status, during.sequence) == (S.PROCESSING_PAYMENT, 4)
-    assert during.stock_reserved
-    assert (during.payment_id, during.cancel_requested) == (None, False)
     assert during.workflow_id == handle.id
-    assert (after.status, after.sequence, after.payment_id) == (S.COMPLETED, 6, f"pay-{order_id}")
+    assert during.status in (S.PENDING, S.RESERVING_STOCK)  # the task in flight not yet done
+    assert (after.status, after.sequence, after.payment_id) == (S.COMPLETED, 6, result.payment_id)
+    assert after.stock_reserved
+
+
+async def test_a_payment_taken_whose_answer_is_lost_is_refunded_when_the_order_fails(
+    workflow_env: WorkflowEnvironment,
+    task_queue: str,
+    shop: Shop,
+    steps: ControlledSteps,
+    order_id: int,
+) -> None:
+    """The gateway takes the money on every attempt and its answer never arrives: past the
+    payment's attempts the capture is in doubt, so the stop refunds by the order's key."""
+    gateway = AnswerLosingGateway()
+    async with order_worker(workflow_env, task_queue, step_activities(steps, gateway)):
+        orders = OrderRunner(workflow_env.client, task_queue, shop)
+        handle = await orders.start(an_order(order_id))
+        result = await orders.result_of(handle)
+
+    reason = "step_failed:process_payment"
+    assert (result.status, result.reason) == (S.FAILED, reason)
+    assert await shop.statuses(order_id_of(handle)) == [*HAPPY[:4], (5, "FAILED", reason)]
+    assert len(gateway.captures) == 3  # one per attempt, all under the order's one key
+    assert gateway.refunds == [gateway.captures[0]]
+    payment = await shop.payment(order_id_of(handle))
+    assert payment is not None
+    assert payment["status"] == "REFUNDED"
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK, STOCK)

@@ -8,6 +8,7 @@ from temporalio.worker import Replayer
 from schemas.order import OrderStatus
 from tests.workflows.fakes import DECLINED_TOKEN, an_order, fresh_order_id
 from tests.workflows.harness import OrderRunner
+from tests.workflows.test_order_interventions import cancel
 from worker.workflows import OrderProcessingWorkflow
 
 
@@ -19,7 +20,7 @@ async def test_completed_failed_and_cancelled_runs_replay_without_nondeterminism
     cancelled = await orders.start(an_order(fresh_order_id(), cancel_window_seconds=60))
     await orders.wait_for_state(cancelled, lambda state: state.status == OrderStatus.CONFIRMED)
     await cancelled.signal(OrderProcessingWorkflow.update_order_status, "SHIPPED")
-    await cancelled.signal(OrderProcessingWorkflow.cancel_order, "changed my mind")
+    await cancel(orders.shop, cancelled)
     outcomes = [
         (await orders.result_of(handle)).status for handle in (completed, failed, cancelled)
     ]

@@ -1,0 +1,123 @@
+"""The two ways a workflow task running local steps can be lost, and why MySQL's guard makes
+both harmless.
+
+A local activity's result reaches the history only when its workflow task completes. When the
+task is lost (its worker dies, or it fails), the steps it ran stand in MySQL and the workflow
+runs again from its last completed task, with any signal that came meanwhile applied first.
+When a signal comes while the task that ends the workflow runs, the server refuses that
+completion and the workflow runs again, signal first. In both, the workflow then decides from
+what MySQL says, never from what it remembers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import (
+    Interceptor,
+    StartLocalActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
+
+from schemas.order import OrderStatus
+from schemas.steps import PROCESS_PAYMENT_STEP
+from tests.unit.fakes import RecordingGateway
+from tests.workflows.conftest import order_worker, step_activities
+from tests.workflows.fakes import an_order
+from tests.workflows.harness import OrderHandle, OrderRunner, order_id_of, wait_until
+from tests.workflows.shop import STOCK, ControlledSteps, Shop
+from tests.workflows.test_order_outcomes import HAPPY
+from worker.workflows import OrderProcessingWorkflow
+
+S = OrderStatus
+
+
+class _FailsAtPayment(WorkflowOutboundInterceptor):
+    def start_local_activity(self, input: StartLocalActivityInput) -> Any:
+        if input.activity == PROCESS_PAYMENT_STEP:
+            raise RuntimeError("the worker dies before its workflow task completes")
+        return super().start_local_activity(input)
+
+
+class _Inbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_FailsAtPayment(outbound))
+
+
+class LosesTasksAtPayment(Interceptor):
+    """A worker whose workflow tasks are all lost once validation and stock have run."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _Inbound
+
+
+async def _lost(handle: OrderHandle) -> bool:
+    return await _task_failures(handle) > 0
+
+
+async def _task_failures(handle: OrderHandle) -> int:
+    history = await handle.fetch_history()
+    return sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED for e in history.events)
+
+
+async def test_a_stop_after_a_lost_task_compensates_the_steps_mysql_recorded(
+    workflow_env: WorkflowEnvironment,
+    task_queue: str,
+    shop: Shop,
+    steps: ControlledSteps,
+    gateway: RecordingGateway,
+    order_id: int,
+) -> None:
+    """The task that validated and reserved is lost; an operator's cancellation comes before
+    the workflow runs again. The re-run workflow never reserved anything itself, yet the stock
+    comes back, because the stop releases what MySQL holds for the order."""
+    activities = step_activities(steps, gateway)
+    runner = OrderRunner(workflow_env.client, f"{task_queue}-lossy", shop)
+    async with order_worker(workflow_env, runner.task_queue, activities, [LosesTasksAtPayment()]):
+        # A short task timeout: the worker that takes the task again need not wait long for it.
+        handle = await runner.start(an_order(order_id), task_timeout=timedelta(seconds=2))
+        await wait_until(lambda: _lost(handle))
+    placed = order_id_of(handle)
+    assert await shop.statuses(placed) == HAPPY[:3]  # validated and reserved, in MySQL only
+
+    await handle.signal(OrderProcessingWorkflow.update_order_status, "CANCELLED")
+    async with order_worker(workflow_env, runner.task_queue, activities):
+        result = await runner.result_of(handle)
+
+    reason = "cancelled_by_operator"
+    assert (result.status, result.reason) == (S.CANCELLED, reason)
+    assert await shop.statuses(placed) == [*HAPPY[:3], (4, "CANCELLED", reason)]
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK, STOCK)
+    assert gateway.captures == []
+
+
+async def test_a_signal_during_the_last_task_cannot_undo_a_completion_mysql_recorded(
+    orders: OrderRunner,
+    shop: Shop,
+    steps: ControlledSteps,
+    gateway: RecordingGateway,
+    order_id: int,
+) -> None:
+    """An operator cancels while the order's one task is completing it: the server refuses the
+    completion, the workflow runs again with the cancellation first, and MySQL, where the order
+    is COMPLETED, keeps it so. COMPLETED is final; nothing is refunded or released."""
+    completion = steps.hold("complete")
+    handle = await orders.start(an_order(order_id))
+    await completion.wait_entered()
+
+    await handle.signal(OrderProcessingWorkflow.update_order_status, "CANCELLED")
+    completion.release()
+    result = await orders.result_of(handle)
+
+    assert await _task_failures(handle) >= 1  # the refused completion
+    assert (result.status, result.reason) == (S.COMPLETED, None)
+    assert await shop.statuses(order_id_of(handle)) == HAPPY
+    assert gateway.refunds == []
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK - 2, STOCK - 1)
