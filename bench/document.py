@@ -32,7 +32,7 @@ def write(results: dict[str, Any], results_path: Path, report: Path) -> None:
     lines = [
         "# Benchmarks",
         "",
-        *_preamble(results, os.path.relpath(results_path, report.parent)),
+        *_preamble(results, results_path, os.path.relpath(results_path, report.parent)),
         "",
         "## The shipped pipeline, the baseline for the next issue",
         "",
@@ -61,19 +61,22 @@ def write(results: dict[str, Any], results_path: Path, report: Path) -> None:
     report.write_text("\n".join(lines) + "\n")
 
 
-def _preamble(results: dict[str, Any], results_link: str) -> list[str]:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _preamble(results: dict[str, Any], results_path: Path, results_link: str) -> list[str]:
+    # The run's own time, from its results' name, so a report written again from them says so.
+    stamp = results_path.stem.removeprefix("bench-")
+    when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    when_text = when.strftime("%Y-%m-%d %H:%M UTC")
     took = f"; it took {results['seconds'] / 60:.0f} min" if "seconds" in results else ""
     if results["quick"]:
         return [
             "**Quick run** (reduced sizes): a smoke test of the bench, not the project's figures.",
             "",
-            f"Written by `make bench QUICK=1` on {when} from [its results]({results_link})"
+            f"Written by `make bench QUICK=1` on {when_text} from [its results]({results_link})"
             f"{took}; every quick run rewrites it.",
         ]
     return [
-        f"Written by `make bench` on {when} from [its results]({results_link}){took}; the next "
-        "full run rewrites it. What binds, and the workflow shapes measured: "
+        f"Written by `make bench` on {when_text} from [its results]({results_link}){took}; "
+        "the next full run rewrites it. What binds, and the workflow shapes measured: "
         "[performance.md](performance.md)."
     ]
 

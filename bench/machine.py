@@ -53,4 +53,6 @@ def _commit() -> str:
         return run.stdout.strip() if run.returncode == 0 else ""
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{head} with local changes" if git("status", "--porcelain") else head
+    # Changes to tracked files only: the bench's own untracked results are no change to the code.
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return f"{head} with local changes" if changed else head

@@ -144,9 +144,10 @@ def test_the_last_line_carries_the_medians_of_the_rounds() -> None:
 def test_the_report_and_its_plot_are_written(tmp_path: Path) -> None:
     report = tmp_path / "benchmarks.md"
     plot.draw(_results(), report.with_suffix(".png"))
-    document.write(_results(), tmp_path / "bench-x.json", report)
+    document.write(_results(), tmp_path / "bench-20261207T094519Z.json", report)
 
     text = report.read_text()
+    assert "on 2026-12-07 09:45 UTC from [its results](bench-20261207T094519Z.json)" in text
     assert "| seed-shaped | 38 | 5 | 10 | 1 | 7 |" in text
     assert "| backlog of 600: orders/s in each fifth of the completions | 8.0, 10.0" in text
     assert report.with_suffix(".png").stat().st_size > 0
