@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import databases
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from db.migrate import apply_migrations
 from db.order_steps import OrderSteps
@@ -43,6 +42,7 @@ from db.orders import OrderRepository
 from schemas.order import OrderStatus
 from schemas.workflow_io import SIGNAL_CANCEL_ORDER, SIGNAL_UPDATE_ORDER_STATUS
 from tests.unit.fakes import RecordingGateway
+from tests.workflows.conftest import order_worker, step_activities
 from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
 from tests.workflows.harness import (
     CUSTOMER_ID,
@@ -52,9 +52,8 @@ from tests.workflows.harness import (
     OrderRunner,
     order_id_of,
 )
-from tests.workflows.shop import AnswerLosingGateway, ControlledSteps, NoRelay, Shop, Uncounted
-from worker.steps import OrderStepActivities
-from worker.workflows import STEPS_IN_MYSQL_PATCH, OrderProcessingWorkflow
+from tests.workflows.shop import AnswerLosingGateway, ControlledSteps, Shop
+from worker.workflows import STEPS_IN_MYSQL_PATCH
 
 HISTORIES = Path(__file__).with_name("histories")
 LATEST = HISTORIES / STEPS_IN_MYSQL_PATCH
@@ -217,7 +216,9 @@ async def scratch_shop(server_url: str) -> AsyncIterator[Shop]:
         await server.disconnect()
 
 
-async def record_path(client: Client, shop: Shop, name: str, number: int) -> WorkflowHistory:
+async def record_path(
+    env: WorkflowEnvironment, shop: Shop, name: str, number: int
+) -> WorkflowHistory:
     """Runs one path on a worker of its own and returns its history, once it ended as it must."""
     path = PATHS[name]
     steps = ControlledSteps(OrderSteps(shop.database))
@@ -225,20 +226,8 @@ async def record_path(client: Client, shop: Shop, name: str, number: int) -> Wor
         steps.outage(step, failures)
     await shop.set_stock(7, 0 if path.short_of == 7 else 100)
     gateway = AnswerLosingGateway() if path.loses_answers else RecordingGateway()
-    activities = OrderStepActivities(steps, gateway, NoRelay(), Uncounted())
-    runner = OrderRunner(client, f"record-{uuid.uuid4()}", shop)
-    async with Worker(
-        client,
-        task_queue=runner.task_queue,
-        workflows=[OrderProcessingWorkflow],
-        activities=[
-            activities.validate_order,
-            activities.reserve_stock,
-            activities.process_payment,
-            activities.complete_order,
-            activities.stop_order,
-        ],
-    ):
+    runner = OrderRunner(env.client, f"record-{uuid.uuid4()}", shop)
+    async with order_worker(env, runner.task_queue, step_activities(steps, gateway)):
         handle = await path.drive(Recording(runner, steps, number))
         result = await runner.result_of(handle)
     if (result.status, result.reason) != (path.status, path.reason):
@@ -257,7 +246,7 @@ async def record(names: list[str], server_url: str) -> dict[str, WorkflowHistory
     histories: dict[str, WorkflowHistory] = {}
     async with env, scratch_shop(server_url) as shop:
         for name in names:
-            histories[name] = await record_path(env.client, shop, name, list(PATHS).index(name))
+            histories[name] = await record_path(env, shop, name, list(PATHS).index(name))
     return histories
 
 
