@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -48,6 +49,8 @@ def main() -> int:
     # A new topic's leader is elected a moment after it is made: aiokafka retries, and logs
     # an error each time. A failure that matters reaches the bench as an exception.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    # Stopped with SIGTERM, the run unwinds as on Ctrl-C: every process it started is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     print(f"bench: the processes' logs go to {logs}")
     began = time.monotonic()

@@ -25,6 +25,7 @@ FIGURES = (  # (key in results["figures"], what it is, digits, unit)
     ("rate_vs_seed", "pipeline's orders per second ÷ seed-shaped (not a target)", 2, ""),
 )
 PROCESSES = (TEMPORAL, KAFKA, MARIADB, "worker", "consumer")
+SHAPES = ("seed", "pipeline")
 HISTORY = ("events", "workflow_tasks", "activities", "local_activity_markers", "upserts")
 
 
@@ -51,6 +52,10 @@ def write(results: dict[str, Any], results_path: Path, report: Path) -> None:
         "## CPU per order, by process (medians of the rounds, ms)",
         "",
         *cpu_table(results["pairs"]),
+        "",
+        "## What the MySQL primary did per order (medians of the rounds)",
+        "",
+        *mysql_table(results["pairs"]),
         "",
         "## One order's workflow history",
         "",
@@ -138,8 +143,23 @@ def _median(costs: list[dict[str, float]]) -> dict[str, float]:
     return {name: statistics.median(cost[name] for cost in costs) for name in costs[0]}
 
 
+def mysql_table(pairs: list[dict[str, Any]]) -> list[str]:
+    """The server's own counters per order, seed-shaped and shipped: what one primary carries
+    (docs/scaling.md does the arithmetic)."""
+    if any("mysql_per_order" not in pair["pipeline"] for pair in pairs):
+        return ["Not measured by this run."]
+    seed, pipeline = (_median([p[shape]["mysql_per_order"] for p in pairs]) for shape in SHAPES)
+    return [
+        "| per order | seed-shaped | pipeline |",
+        "|---|---|---|",
+        *(f"| {name} | {seed[name]:.1f} | {pipeline[name]:.1f} |" for name in pipeline),
+        f"| CPU of the server (ms) | {_median([p['seed']['cpu_ms'] for p in pairs])[MARIADB]:.1f}"
+        f" | {_median([p['pipeline']['cpu_ms'] for p in pairs])[MARIADB]:.1f} |",
+    ]
+
+
 def history_table(pairs: list[dict[str, Any]]) -> list[str]:
-    seed, pipeline = (pairs[-1][shape]["history_per_order"] for shape in ("seed", "pipeline"))
+    seed, pipeline = (pairs[-1][shape]["history_per_order"] for shape in SHAPES)
     return [
         "| | " + " | ".join(name.replace("_", " ") for name in HISTORY) + " |",
         "|---|" + "---|" * len(HISTORY),

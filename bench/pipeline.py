@@ -17,6 +17,7 @@ from bench.effects import check_effects
 from bench.fresh import Setup, fresh_setup
 from bench.history import order_history
 from bench.kafka import kafka_options
+from bench.mysql_load import read_counters
 from bench.orders import new_refs, publish, status_reader
 from bench.report import Progress, cdf, latency, per_second
 from bench.temporal import connect, until_closed
@@ -36,6 +37,7 @@ class Round:
     published: list[float]  # epoch seconds, one per order
     completed: list[float]  # when each order entered COMPLETED, in the same order
     effects: dict[str, float]  # MySQL rows per order
+    mysql: dict[str, float]  # what the MySQL server did per order (`bench.mysql_load`)
     history: dict[str, int]  # one order's workflow history, counted
 
     @property
@@ -54,6 +56,7 @@ class Round:
             "latency_cdf_ms": cdf(self.latencies_ms),
             "completed_per_s": per_second(self.completed, min(self.published)),
             "effects_per_order": self.effects,
+            "mysql_per_order": self.mysql,
             "history_per_order": self.history,
         }
 
@@ -67,7 +70,7 @@ async def run_round(
         watch.start("worker", WORKERS[shape], setup.env)
         watch.start("consumer", "consumer", setup.env)
         try:
-            sent, done, cpu = await _measure(watch, setup, count, rate, label)
+            sent, done, cpu, mysql = await _measure(watch, setup, count, rate, label)
         finally:
             watch.stop("worker", "consumer")
         effects = await check_effects(setup.database_url)
@@ -76,12 +79,12 @@ async def run_round(
         raise RuntimeError(f"the seed round's orders ran {history['activities']} activities")
     published, completed = [sent[ref] for ref in sent], [done[ref] for ref in sent]
     rate_seen = count / (max(completed) - min(published))
-    return Round(shape, rate_seen, cpu, published, completed, effects, history)
+    return Round(shape, rate_seen, cpu, published, completed, effects, mysql, history)
 
 
 async def _measure(
     watch: Watch, setup: Setup, count: int, rate: float | None, label: str
-) -> tuple[dict[str, float], dict[str, float], CpuCost]:
+) -> tuple[dict[str, float], dict[str, float], CpuCost, dict[str, float]]:
     kafka = kafka_options(setup.env)
     async with status_reader(kafka, setup.status_topic) as reader:
         warm = new_refs("w", WARM_UP)
@@ -90,6 +93,7 @@ async def _measure(
         refs, progress = new_refs("b", count), Progress(label, count)
         children = watch.processes("worker", "consumer", TEMPORAL)
         meter = CpuMeter(processes(children, KAFKA, MARIADB))
+        counters = await read_counters(setup.database_url)
         sent, _ = await watch.until(
             asyncio.wait_for(
                 asyncio.gather(
@@ -102,7 +106,8 @@ async def _measure(
         client = await connect(setup.env)
         await watch.until(asyncio.wait_for(until_closed(client, setup.task_queue), 120))
         cpu = meter.cost(count)
+        mysql = counters.per_item(await read_counters(setup.database_url), count)
         wrong = reader.missing_events(warm + refs)
     if wrong:
         raise RuntimeError(f"{len(wrong)} orders lack some of their status events 1 to 6")
-    return sent, {ref: reader.completed[ref] for ref in refs}, cpu
+    return sent, {ref: reader.completed[ref] for ref in refs}, cpu, mysql

@@ -38,6 +38,7 @@ def _round(stack_ms: float, rate: float, activities: int) -> dict[str, Any]:
         "cpu_ms": cpu,
         "completed_per_s": [0, 5, 10, 10, 3],
         "history_per_order": history,
+        "mysql_per_order": {"transactions": activities * 1.5, "statements": stack_ms / 4},
     }
 
 
@@ -132,6 +133,15 @@ def test_the_cpu_table_totals_the_stack_and_keeps_the_bench_apart() -> None:
     assert "| **the stack, all of it** | 45.0 | 210.0 | 100.0 |" in table
     assert "| worker | 16.9 | 63.0 | 30.0 |" in table  # the floor's no-op worker and script
     assert f"| {BENCH}: not counted | 0.1 | 2.0 | 2.0 |" in table
+
+
+def test_the_mysql_table_gives_each_shape_the_server_counters_per_order() -> None:
+    table = "\n".join(document.mysql_table(_results()["pairs"]))
+
+    # Seed: 10 activities, so 15 transactions; 200 and 220 ms, so 50 and 55 statements.
+    assert "| transactions | 15.0 | 6.0 |" in table
+    assert "| statements | 52.5 | 25.0 |" in table
+    assert "| CPU of the server (ms) | 21.0 | 10.0 |" in table
 
 
 def test_the_last_line_carries_the_medians_of_the_rounds() -> None:
