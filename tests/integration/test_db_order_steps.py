@@ -15,8 +15,9 @@ import pytest
 import pytest_asyncio
 
 from db.order_rows import NewOrder
-from db.order_steps import OrderSteps
+from db.order_steps import OrderSteps, step_transaction
 from db.orders import OrderRepository
+from db.transitions import lock_order
 from schemas.order import OrderStatus
 from schemas.steps import OrderState, PaymentDue, PaymentOutcome, RefundDue
 from schemas.workflow_io import OrderLine
@@ -247,6 +248,34 @@ async def test_twenty_orders_racing_for_five_units_sell_exactly_five(
     ]
     for order_id, state in zip(order_ids, states, strict=True):
         assert [e[3] for e in await published(database, order_id)][-1] == state.status
+
+
+async def test_two_orders_locked_at_once_both_record_their_payment_intent_without_a_deadlock(
+    orders: OrderRepository, database: databases.Database
+) -> None:
+    # Two steps of two new orders, each holding its order's lock (joined to its payment, not
+    # there yet) when both insert their payment: under REPEATABLE READ each lock would also
+    # hold the gap both payments go into, and MySQL would kill one transaction as a deadlock.
+    order_ids = [await place(orders, new_order(f"web-gap-{n}")) for n in range(2)]
+    both_locked = asyncio.Barrier(2)
+
+    async def intend(order_id: int) -> None:
+        async with step_transaction(database) as conn:
+            await lock_order(conn, order_id)
+            await both_locked.wait()
+            await conn.execute(
+                "INSERT INTO payments (order_id, idempotency_key, amount, currency, status,"
+                " intended_at) VALUES (:id, :key, 1, 'USD', 'INTENDED', UTC_TIMESTAMP())",
+                {"id": order_id, "key": f"order-{order_id}"},
+            )
+
+    async with asyncio.timeout(30):  # a lock wait would end in MySQL's own timeout first
+        await asyncio.gather(*(intend(order_id) for order_id in order_ids))
+
+    intents = await database.fetch_all(
+        f"SELECT order_id FROM payments WHERE order_id IN ({', '.join(map(str, order_ids))})"
+    )
+    assert sorted(r["order_id"] for r in intents) == sorted(order_ids)
 
 
 async def test_a_declined_payment_releases_the_stock_and_fails_the_order(
