@@ -28,8 +28,12 @@ COPY kafka_connection/ kafka_connection/
 COPY tls_files/ tls_files/
 
 # The lock holds the tracing extra too, so TRACING_ENABLED=true needs no other image.
+# The processes run the code under /app, which the app user cannot write to: its bytecode is
+# compiled here, or the workflow sandbox would compile the workflow module for every new run.
 RUN pip install --no-cache-dir --no-deps . \
-    && rm -rf build ./*.egg-info
+    && rm -rf build ./*.egg-info \
+    && python -m compileall -q schemas db consumer worker observability ops \
+        temporal_connection kafka_connection tls_files
 
 USER app
 

@@ -9,9 +9,11 @@ import sys
 
 from temporalio.worker import Worker
 
+from bench import empty_workflow
 from bench.empty_workflow import EmptyWorkflow
 from bench.temporal import connect
 from observability.exit import exit_now
+from worker.bytecode import cache_bytecode
 
 
 async def main(task_queue: str) -> int:
@@ -19,6 +21,7 @@ async def main(task_queue: str) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    cache_bytecode(empty_workflow)  # as the project's worker does for its workflow module
     # The project's worker's default limit, so the two take work in the same measure.
     async with Worker(
         client, task_queue=task_queue, workflows=[EmptyWorkflow], max_concurrent_workflow_tasks=100

@@ -22,6 +22,7 @@ from prometheus_client import REGISTRY
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
+from bench import seed_workflow
 from bench.seed_workflow import SeedOrderWorkflow
 from db.catalogue import CatalogueRepository
 from db.connection import open_database
@@ -44,6 +45,7 @@ from worker.activities import (
     PaymentActivities,
 )
 from worker.activity_failures import CompactFailures
+from worker.bytecode import cache_bytecode
 from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.payments import MockPaymentGateway
@@ -88,6 +90,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     await producer.start()
     publisher = StatusPublisher(producer, settings.status_topic)
     relay = status_relay(settings, StatusOutbox(database), publisher, metrics)
+    cache_bytecode(seed_workflow)  # as the project's worker does for its workflow module
     worker = Worker(
         client,
         task_queue=settings.ordering_task_queue,

@@ -33,6 +33,7 @@ from observability.process import run_service
 from observability.readiness import Probe
 from observability.tracing import start_tracing
 from temporal_connection.client import connect as connect_temporal
+from worker import workflows
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -41,6 +42,7 @@ from worker.activities import (
     PaymentActivities,
 )
 from worker.activity_failures import CompactFailures
+from worker.bytecode import cache_bytecode
 from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.outbox_pruner import OutboxPruner
@@ -81,6 +83,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     await producer.start()
     publisher = StatusPublisher(producer, settings.status_topic)
     relay = status_relay(settings, StatusOutbox(database), publisher, metrics)
+    cache_bytecode(workflows)  # the sandbox imports it for every new workflow run
     worker = order_worker(settings, client, database, relay, metrics)
     watched.readiness.watch(
         [
