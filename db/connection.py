@@ -60,6 +60,9 @@ DatabaseUrl = Annotated[SecretStr, AfterValidator(_asyncmy_url)]
 """A settings field for the database URL: a wrong one is a configuration error at start-up."""
 
 
+_READ_COMMITTED = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+
+
 def database_for(
     url: str, *, min_size: int = 1, max_size: int = 10, tls: ssl.SSLContext | None = None
 ) -> databases.Database:
@@ -75,8 +78,9 @@ def database_for(
         min_size=min_size,
         max_size=max_size,
         charset="utf8mb4",
-        # TIMESTAMP columns and NOW() then read and write UTC whatever the server's zone is.
-        init_command="SET time_zone = '+00:00'",
+        # TIMESTAMP columns and NOW() then read and write UTC whatever the server's zone is;
+        # and every transaction reads committed rows (see `transaction`).
+        init_command=f"SET time_zone = '+00:00'; {_READ_COMMITTED}",
         connect_timeout=10,
         **options,
     )
@@ -135,25 +139,25 @@ async def connection(database: databases.Database) -> AsyncIterator[Any]:
 
 
 @asynccontextmanager
-async def transaction(
-    database: databases.Database, *, read_committed: bool = False
-) -> AsyncIterator[Any]:
+async def transaction(database: databases.Database) -> AsyncIterator[Any]:
     """A transaction on this task's own pooled connection, committed unless an error escapes.
 
     Taking the connection explicitly keeps concurrent tasks sharing one `Database` on
     connections of their own (encode/databases#403, #456). BEGIN, COMMIT and ROLLBACK are
     sent here rather than through `databases`' Transaction, which never hands its connection
     back to the pool when the rollback itself fails, as it does after a cancelled query.
-    `read_committed` gives each read a snapshot of its own, for a transaction that may stay
-    open long: it then holds back no purge of older row versions.
+
+    Every connection of `database_for`'s pools runs READ COMMITTED. Each decision is taken
+    under the row locks of the rows it decides on (an order's, a product's stock), never on a
+    snapshot; REPEATABLE READ would add gap locks, which make two orders' inserts deadlock
+    (an order locked joined to its payment not yet there locks the gap every newer order's
+    payment goes into), and a snapshot that a long transaction holds back MySQL's purge with.
     """
     async with translate_errors(), database.connection() as conn:
         raw = conn.raw_connection
         if raw.get_transaction_status():
             # BEGIN would silently commit the caller's open transaction.
             raise RuntimeError("a transaction is already open on this task's connection")
-        if read_committed:
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
         await raw.begin()
         try:
             yield conn

@@ -11,8 +11,7 @@ between two steps (`begin_payment` / `finish_payment`, `begin_stop` / `finish_st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -61,16 +60,6 @@ _NOTIFY_ONCE = (
 CONFIRMATION = "order_confirmation"
 
 
-@asynccontextmanager
-async def step_transaction(database: databases.Database) -> AsyncIterator[Any]:
-    """A step's transaction, under READ COMMITTED. The order's row lock is what orders one
-    order's steps; under REPEATABLE READ, locking the order (joined to its payment, which may
-    not exist yet) would also lock the gap where its payment goes, which newer orders share,
-    and two orders inserting their payments there deadlock."""
-    async with transaction(database, read_committed=True) as conn:
-        yield conn
-
-
 def _now() -> datetime:
     return to_utc_naive(datetime.now(UTC))
 
@@ -83,7 +72,7 @@ class OrderSteps:
 
     async def _step(self, order_id: int, work: Callable[[Any, LockedOrder], Awaitable[T]]) -> T:
         async def attempt() -> T:
-            async with step_transaction(self._database) as conn:
+            async with transaction(self._database) as conn:
                 return await work(conn, await lock_order(conn, order_id))
 
         return await retry_conflicts(attempt)

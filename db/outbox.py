@@ -124,7 +124,7 @@ class StatusOutbox:
         """One transaction holding the lease, or None when another relay holds it now. The
         transaction commits, and the lease is free again, when the block ends; an error in it
         rolls back whatever was deleted."""
-        async with transaction(self._database, read_committed=True) as conn:
+        async with transaction(self._database) as conn:
             if await self._take(conn, holder):
                 yield OutboxLease(conn)
             else:

@@ -14,8 +14,9 @@ import databases
 import pytest
 import pytest_asyncio
 
+from db.connection import transaction
 from db.order_rows import NewOrder
-from db.order_steps import OrderSteps, step_transaction
+from db.order_steps import OrderSteps
 from db.orders import OrderRepository
 from db.transitions import lock_order
 from schemas.order import OrderStatus
@@ -254,13 +255,14 @@ async def test_two_orders_locked_at_once_both_record_their_payment_intent_withou
     orders: OrderRepository, database: databases.Database
 ) -> None:
     # Two steps of two new orders, each holding its order's lock (joined to its payment, not
-    # there yet) when both insert their payment: under REPEATABLE READ each lock would also
-    # hold the gap both payments go into, and MySQL would kill one transaction as a deadlock.
+    # there yet) when both insert their payment. The pool's connections read committed rows:
+    # under REPEATABLE READ each lock would also hold the gap both payments go into, and
+    # MySQL would kill one transaction as a deadlock.
     order_ids = [await place(orders, new_order(f"web-gap-{n}")) for n in range(2)]
     both_locked = asyncio.Barrier(2)
 
     async def intend(order_id: int) -> None:
-        async with step_transaction(database) as conn:
+        async with transaction(database) as conn:
             await lock_order(conn, order_id)
             await both_locked.wait()
             await conn.execute(
