@@ -47,6 +47,7 @@ from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.outbox_pruner import OutboxPruner
 from worker.payments import MockPaymentGateway
+from worker.processes import run_processes
 from worker.publisher import StatusPublisher
 from worker.relay import RelayOptions, StatusRelay
 from worker.relay_lifecycle import Relay, bounded, running, until_stopped
@@ -58,6 +59,9 @@ log = logging.getLogger("worker")
 
 
 async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+    if settings.worker_processes > 1:
+        await run_processes(settings, stop)
+        return
     metrics = WorkerMetrics(REGISTRY)
     # The ports first: one set on purpose but taken stops the worker before it polls.
     watched = await open_observability(settings, REGISTRY)

@@ -27,6 +27,9 @@ class WorkerSettings(
     database_pool_size: int = Field(default=10, ge=1)
     temporal_namespace_retention_days: int = Field(default=7, ge=1)
     ordering_task_queue: str = TASK_QUEUE
+    # Worker processes one `python -m worker` runs (worker/processes.py): one per core the
+    # worker may use; one, where replicas of the container are how it scales.
+    worker_processes: int = Field(default=1, ge=1, le=64)
     max_concurrent_activities: int = Field(default=100, ge=1)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
