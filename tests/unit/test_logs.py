@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from consumer.settings import ConsumerSettings
-from observability.logs import configure_logging
+from observability.logs import RepeatsHeldBack, configure_logging
 from worker.settings import WorkerSettings
 
 
@@ -61,3 +61,43 @@ def test_both_processes_log_json_unless_told_otherwise(
     assert settings_class(_env_file=None).log_format == "json"
     monkeypatch.setenv("LOG_FORMAT", "text")
     assert settings_class(_env_file=None).log_format == "text"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def record(name: str, msg: str, *args: object) -> logging.LogRecord:
+    return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+
+
+def test_a_kafka_failure_repeated_during_an_outage_is_one_line_per_window_with_a_count() -> None:
+    clock = Clock()
+    held_back = RepeatsHeldBack(window=30, clock=clock)
+    shown = []
+    for n in range(100):  # one a third of a second, as aiokafka retries a dead broker
+        clock.now = n / 3
+        line = record("aiokafka", "Unable connect to node with id %s: %s", 1, "refused")
+        if held_back.filter(line):
+            shown.append(line.getMessage())
+
+    assert shown == [
+        "Unable connect to node with id 1: refused",
+        "Unable connect to node with id 1: refused (89 more like it held back since the last one)",
+    ]
+
+
+def test_other_loggers_and_other_kinds_of_line_pass_as_they_are() -> None:
+    held_back = RepeatsHeldBack(window=30, clock=Clock())
+    lines = [
+        record("consumer.runner", "transient failure at %s", "t:0@1"),
+        record("consumer.runner", "transient failure at %s", "t:0@1"),
+        record("aiokafka", "Unable connect to node with id %s", 1),
+        record("aiokafka.consumer.fetcher", "Failed fetch messages from %s", 1),
+    ]
+
+    assert [held_back.filter(line) for line in lines] == [True, True, True, True]
