@@ -67,8 +67,12 @@ class TemporalOrders:
         """Start `order-<id>`, or find it: a running one is kept (its new input ignored) and a
         closed one is never run again, whatever Kafka redelivers.
 
-        `new` says the order row was just created: its workflow cannot exist yet, so finding
-        one means the id belongs to another order, which is refused rather than adopted.
+        `new` says this call created the order's row. Its workflow may still exist: another
+        consumer, handed the same record in a rebalance, found the row and started it. So a
+        workflow found is compared with the order by its `OrderRef`: the same order's is a
+        duplicate, and another order's (a database recreated under a running Temporal) is
+        refused rather than adopted. `new` makes the start fail rather than join a running
+        workflow, so that comparison is always made.
         """
         workflow_id = workflow_id_for(workflow_input.order_id)
         try:
@@ -91,9 +95,9 @@ class TemporalOrders:
                 static_details=details(workflow_input),
             )  # fmt: skip
         except WorkflowAlreadyStartedError:
-            # Closed within retention (or, for a new row, someone else's): it ran once, and
-            # that is all it ever will.
-            if new or not await self._runs_order(workflow_id, workflow_input.order_ref):
+            # Closed within retention, or, for a new row, running already: this order's ran
+            # or runs once, and that is all it ever will; another order's is refused.
+            if not await self._runs_order(workflow_id, workflow_input.order_ref):
                 raise WorkflowIdTakenError(workflow_id, workflow_input.order_ref) from None
         except RPCError as error:
             raise _translate(error) from error

@@ -50,6 +50,17 @@ async def test_a_redelivery_finds_the_running_workflow_of_its_order(
     assert len([run async for run in runs]) == 1
 
 
+async def test_a_new_row_whose_workflow_another_consumer_started_is_a_duplicate_not_a_crash(
+    temporal_client: Client, task_queue: str, started: OrderWorkflowInput
+) -> None:
+    # Two owners of one record in a rebalance: each inserted or found the row; the first to
+    # start won. The one that believes it created the row finds the same order's workflow.
+    await TemporalOrders(temporal_client, task_queue).start_order(started, new=True)
+
+    runs = temporal_client.list_workflows(f"WorkflowId = '{workflow_id_for(started.order_id)}'")
+    assert len([run async for run in runs]) == 1
+
+
 async def test_the_temporal_ui_shows_a_summary_of_the_order_without_contact_data(
     temporal_client: Client, started: OrderWorkflowInput
 ) -> None:
