@@ -24,6 +24,7 @@ from schemas.topics import (
     HEADER_SOURCE_OFFSET,
     HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,
+    HEADER_VALUE_OMITTED,
     TRACE_CONTEXT_HEADERS,
 )
 
@@ -142,6 +143,9 @@ async def redrive(
     for letter in chosen:
         r, where = letter.record, f"{letter.position[0]}:{letter.position[1]}"
         what = f"{where} ({letter.reason}, key {show_key(r.key)})"
+        if letter.header(HEADER_VALUE_OMITTED) != "?":
+            write(f"skipped {what}: {omitted(letter)}")
+            continue
         if (r.key, r.value) in sent:
             write(f"skipped {what}: the same key and bytes were re-driven above")
             continue
@@ -157,6 +161,15 @@ async def redrive(
     verb = "would re-drive" if dry_run else "re-drove"
     write(f"{verb} {len(sent)} record(s) to {to_topic}" + (" (dry run)" if dry_run else ""))
     return EXIT_OK
+
+
+def omitted(letter: DeadLetter) -> str:
+    """Why a dead letter without its value cannot be re-driven, and where its original is."""
+    source = ":".join(letter.header(h) for h in (HEADER_SOURCE_TOPIC, HEADER_SOURCE_PARTITION))
+    return (
+        f"its {letter.header(HEADER_VALUE_OMITTED)} bytes were too large to copy; the original"
+        f" is at {source}@{letter.header(HEADER_SOURCE_OFFSET)}"
+    )
 
 
 def _showing(shown: int, total: int) -> str:

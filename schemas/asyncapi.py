@@ -11,6 +11,7 @@ from schemas.events import OrderCancellationRequested, OrderPlaced, OrderStatusC
 from schemas.topics import (
     DEAD_LETTER_HEADERS,
     DLQ_TOPIC,
+    OPTIONAL_DEAD_LETTER_HEADERS,
     ORDERS_TOPIC,
     STATUS_TOPIC,
     TRACE_CONTEXT_HEADERS,
@@ -48,12 +49,13 @@ def _dead_letter() -> dict[str, Any]:
         "name": "DeadLetter",
         "title": "Dead letter",
         "summary": "An input message that cannot be an order: its original key and bytes, "
-        "untouched, with headers that say why.",
+        "untouched, with headers that say why (the bytes left out only when too large to copy).",
         "contentType": "application/octet-stream",
         "headers": _headers(
-            {**DEAD_LETTER_HEADERS, **TRACE_CONTEXT_HEADERS}, required=sorted(DEAD_LETTER_HEADERS)
+            {**DEAD_LETTER_HEADERS, **OPTIONAL_DEAD_LETTER_HEADERS, **TRACE_CONTEXT_HEADERS},
+            required=sorted(DEAD_LETTER_HEADERS),
         ),
-        "payload": {"description": "the original message bytes"},
+        "payload": {"description": "the original message bytes; empty with dlq.value_omitted"},
         "bindings": {"kafka": {"key": {"type": "string", "description": "the original key"}}},
     }
 

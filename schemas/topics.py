@@ -13,6 +13,7 @@ HEADER_SOURCE_TOPIC = "dlq.source.topic"
 HEADER_SOURCE_PARTITION = "dlq.source.partition"
 HEADER_SOURCE_OFFSET = "dlq.source.offset"
 HEADER_FAILED_AT = "dlq.failed_at"
+HEADER_VALUE_OMITTED = "dlq.value_omitted"
 
 DEAD_LETTER_HEADERS = {
     HEADER_REASON: "why: a stable reason code such as not_json, schema_violation, "
@@ -22,6 +23,10 @@ DEAD_LETTER_HEADERS = {
     HEADER_SOURCE_PARTITION: "its partition",
     HEADER_SOURCE_OFFSET: "its offset",
     HEADER_FAILED_AT: "when it was dead-lettered (ISO-8601, UTC)",
+}
+OPTIONAL_DEAD_LETTER_HEADERS = {
+    HEADER_VALUE_OMITTED: "optional: the original value's size in bytes, when it was too large "
+    "to copy; the dead letter's value is then empty (read the original at its source offset)",
 }
 
 # W3C Trace Context (https://www.w3.org/TR/trace-context/) as Kafka headers. Optional on every

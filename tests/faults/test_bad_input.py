@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from aiokafka import AIOKafkaProducer
+
 from tests.faults.oracle import Expected, check, describe
 from tests.harness import cancellation, order_placed
 from tests.pipeline import Pipeline
@@ -236,3 +238,42 @@ def planted_order_over_limit(ref: str) -> dict[str, Any]:
 
 def _headers(letter: Any) -> dict[str, str]:
     return {name: value.decode() for name, value in letter.headers}
+
+
+# Under the broker's limit on one record (1,048,588 bytes with its overhead), so an upstream
+# producer allowed large requests gets it in; with the dead-letter headers, a copy is over the
+# producer's own limit (1,048,576).
+LARGEST_UPSTREAM_VALUE = 1_048_504
+
+
+async def test_a_record_too_large_to_copy_is_dead_lettered_without_its_value_and_blocks_nothing(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.processes.start("worker")
+    pipeline.processes.start("consumer")
+    upstream = AIOKafkaProducer(
+        bootstrap_servers=pipeline.endpoints.kafka_bootstrap, max_request_size=2 * 1024 * 1024
+    )
+    await upstream.start()
+    try:
+        big = await upstream.send_and_wait(
+            pipeline.topics.orders, b"x" * LARGEST_UPSTREAM_VALUE, key=b"big-1"
+        )
+    finally:
+        await upstream.stop()
+    # The same key next: behind the big record on its partition.
+    await pipeline.publish.event(order_placed("big-1", [(2, 1, "5.00")]))
+    finals = await pipeline.statuses.wait_final(["big-1"])
+    [letter] = await pipeline.dead_letters(expected=1)
+    headers = _headers(letter)
+
+    assert finals == {"big-1": "COMPLETED"}
+    assert letter.key == b"big-1"
+    assert letter.value is None
+    assert headers["dlq.reason"] == "too_large"
+    assert headers["dlq.value_omitted"] == str(LARGEST_UPSTREAM_VALUE)
+    assert (headers["dlq.source.partition"], headers["dlq.source.offset"]) == (
+        str(big.partition),
+        str(big.offset),
+    )
+    assert pipeline.processes.running["consumer"].poll() is None
