@@ -60,9 +60,6 @@ DatabaseUrl = Annotated[SecretStr, AfterValidator(_asyncmy_url)]
 """A settings field for the database URL: a wrong one is a configuration error at start-up."""
 
 
-_READ_COMMITTED = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
-
-
 def database_for(
     url: str, *, min_size: int = 1, max_size: int = 10, tls: ssl.SSLContext | None = None
 ) -> databases.Database:
@@ -80,7 +77,9 @@ def database_for(
         charset="utf8mb4",
         # TIMESTAMP columns and NOW() then read and write UTC whatever the server's zone is;
         # and every transaction reads committed rows (see `transaction`).
-        init_command=f"SET time_zone = '+00:00'; {_READ_COMMITTED}",
+        init_command=(
+            "SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+        ),
         connect_timeout=10,
         **options,
     )
