@@ -149,12 +149,12 @@ def mysql_table(pairs: list[dict[str, Any]]) -> list[str]:
     if any("mysql_per_order" not in pair["pipeline"] for pair in pairs):
         return ["Not measured by this run."]
     seed, pipeline = (_median([p[shape]["mysql_per_order"] for p in pairs]) for shape in SHAPES)
+    seed_cpu, pipeline_cpu = (_median([p[shape]["cpu_ms"] for p in pairs]) for shape in SHAPES)
     return [
         "| per order | seed-shaped | pipeline |",
         "|---|---|---|",
         *(f"| {name} | {seed[name]:.1f} | {pipeline[name]:.1f} |" for name in pipeline),
-        f"| CPU of the server (ms) | {_median([p['seed']['cpu_ms'] for p in pairs])[MARIADB]:.1f}"
-        f" | {_median([p['pipeline']['cpu_ms'] for p in pairs])[MARIADB]:.1f} |",
+        f"| CPU of the server (ms) | {seed_cpu[MARIADB]:.1f} | {pipeline_cpu[MARIADB]:.1f} |",
     ]
 
 

@@ -33,12 +33,8 @@ class EffectsMismatchError(RuntimeError):
 async def check_effects(url: str) -> dict[str, float]:
     """The rows per order in the stage's own database, each as the happy path leaves them;
     raises `EffectsMismatchError` naming those that differ."""
-    database = databases.Database(url)
-    await database.connect()
-    try:
+    async with databases.Database(url) as database:
         record = await database.fetch_one(_COUNTS)
-    finally:
-        await database.disconnect()
     if record is None or not record["orders"]:
         raise EffectsMismatchError("no orders were stored")
     orders = int(record["orders"])

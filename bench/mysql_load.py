@@ -33,12 +33,8 @@ class Counters:
 
 
 async def read_counters(url: str) -> Counters:
-    database = databases.Database(url)
-    await database.connect()
-    try:
+    async with databases.Database(url) as database:
         records = await database.fetch_all(_READ)
-    finally:
-        await database.disconnect()
     found = {str(record[0]): int(record[1]) for record in records}
     missing = sorted(set(_NAMES) - set(found))
     if missing:
