@@ -216,6 +216,7 @@ async def test_each_server_killed_and_restarted_at_once_while_orders_flow_fails_
     assert set(finals.values()) == {"COMPLETED"}
     assert all(old != new for old, new in killed.values()), killed
     assert all(open_at_kill.values()), f"each kill must land with orders open: {open_at_kill}"
+    assert stream.failed_sends > 0, "the test's producer met the Kafka restart"
     consumer_log, worker_log = pipeline.processes.log("consumer"), pipeline.processes.log("worker")
     assert "Unable connect to node" in consumer_log
     assert "Unable connect to node" in worker_log
