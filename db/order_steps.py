@@ -58,6 +58,14 @@ _NOTIFY_ONCE = (
     " ON DUPLICATE KEY UPDATE kind = kind"
 )
 CONFIRMATION = "order_confirmation"
+# The step an order at each status waits for: the one that failed when a stop names none.
+_NEXT_STEP = {
+    OrderStatus.PENDING: "validate_order",
+    OrderStatus.VALIDATING: "reserve_stock",
+    OrderStatus.RESERVING_STOCK: "process_payment",
+    OrderStatus.PROCESSING_PAYMENT: "process_payment",
+    OrderStatus.CONFIRMED: "complete_order",
+}
 
 
 def _now() -> datetime:
@@ -189,14 +197,16 @@ class OrderSteps:
         return await self._step(order_id, work)
 
     async def begin_stop(
-        self, order_id: int, ending: OrderStatus, reason: str, headers: Headers
+        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
     ) -> RefundDue | OrderState:
         """Release the order's stock; with a capture that may have happened, the refund due
-        (the order ends in `finish_stop`); with none, the order ends here as `ending`."""
+        (the order ends in `finish_stop`); with none, the order ends here as `ending`.
+        Without a reason, the step the order stands before is named as the one that failed."""
 
         async def work(conn: Any, order: LockedOrder) -> RefundDue | OrderState:
             if order.status.is_terminal:
                 return order.state()
+            why = reason or _failed_step(order)
             if order.sequence == 0:  # stopped before its first step: PENDING comes first
                 await enter(conn, order, OrderStatus.PENDING, headers)
             await release_stock(conn, order.id)
@@ -207,26 +217,31 @@ class OrderSteps:
                     amount=order.total_amount,
                     payment_id=order.payment_id,
                 )
-            await enter(conn, order, ending, headers, reason)
+            await enter(conn, order, ending, headers, why)
             return order.state()
 
         return await self._step(order_id, work)
 
     async def finish_stop(
-        self, order_id: int, ending: OrderStatus, reason: str, headers: Headers
+        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
     ) -> OrderState:
         """The refund has been made: record it and end the order as `ending`."""
 
         async def work(conn: Any, order: LockedOrder) -> OrderState:
             if order.status.is_terminal:
                 return order.state()
+            why = reason or _failed_step(order)
             await release_stock(conn, order.id)
             order.stock_reserved = False
             await conn.execute(_REFUNDED, {"order_id": order.id, "now": _now()})
-            await enter(conn, order, ending, headers, reason)
+            await enter(conn, order, ending, headers, why)
             return order.state()
 
         return await self._step(order_id, work)
+
+
+def _failed_step(order: LockedOrder) -> str:
+    return failures.step_failed(_NEXT_STEP.get(order.status, "stop_order"))
 
 
 def _payment_values(order: LockedOrder) -> dict[str, object]:

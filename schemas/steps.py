@@ -23,6 +23,8 @@ RESERVE_STOCK_STEP = "reserve_stock_step"
 PROCESS_PAYMENT_STEP = "process_payment_step"
 COMPLETE_ORDER_STEP = "complete_order_step"
 STOP_ORDER_STEP = "stop_order_step"
+# The order's forward steps one after the other, in one local activity (`AdvanceInput`).
+ADVANCE_ORDER_STEP = "advance_order_step"
 
 
 class _Frozen(BaseModel):
@@ -42,11 +44,21 @@ class PaymentStepInput(StepInput):
     initial_interval_seconds: float = Field(default=1.0, gt=0)
 
 
+class AdvanceInput(PaymentStepInput):
+    """Take the order as far forward as it goes: validation, stock, payment, each its own
+    transaction, stopping at the first that does not leave it going on; then, with `complete`
+    (no cancel window to hold), CONFIRMED → COMPLETED too."""
+
+    complete: bool = False
+
+
 class StopInput(StepInput):
-    """End the order as `ending` (FAILED or CANCELLED) with `reason`, compensating first."""
+    """End the order as `ending` (FAILED or CANCELLED) with `reason`, compensating first.
+    Without a reason, the step the order stands before is the one that failed
+    (`step_failed:reserve_stock`…): MySQL knows which it is, the workflow may not."""
 
     ending: OrderStatus
-    reason: str
+    reason: str | None = None
 
 
 class OrderState(_Frozen):

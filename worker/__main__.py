@@ -152,11 +152,13 @@ def order_worker(
         task_queue=settings.ordering_task_queue,
         workflows=[OrderProcessingWorkflow],
         activities=[
+            steps.advance_order,
+            steps.stop_order,
+            steps.complete_order,
+            # The steps one by one, of orders started before they ran in one activity.
             steps.validate_order,
             steps.reserve_stock,
             steps.process_payment,
-            steps.complete_order,
-            steps.stop_order,
             # The steps of orders started before MySQL decided them, until those have ended.
             statuses.update_status,
             catalogue.validate_order,

@@ -16,11 +16,13 @@ with workflow.unsafe.imports_passed_through():
     from schemas import failures
     from schemas.order import OrderStatus, can_transition
     from schemas.steps import (
+        ADVANCE_ORDER_STEP,
         COMPLETE_ORDER_STEP,
         PROCESS_PAYMENT_STEP,
         RESERVE_STOCK_STEP,
         STOP_ORDER_STEP,
         VALIDATE_ORDER_STEP,
+        AdvanceInput,
         OrderState,
         PaymentStepInput,
         StepInput,
@@ -63,10 +65,17 @@ activity per step, one transaction each, guarded by the status it expects; the w
 that starts the order usually ends it. Orders started before it run to their end on the
 announcing steps below."""
 
+STEPS_IN_ONE_ACTIVITY_PATCH = "steps-in-one-activity"
+"""Orders started since this patch take their forward steps in one local activity
+(`advance_order_step`), each step still its own guarded transaction: one marker in the
+order's history where there were four. Orders started before it, since `steps-in-mysql`,
+replay their local activity per step."""
+
 
 class _Ending(NamedTuple):
     status: OrderStatus
-    reason: str
+    # None for a step that failed: MySQL names it, from the status the order stands at.
+    reason: str | None
 
 
 def _stops(state: OrderState) -> bool:
@@ -110,8 +119,10 @@ class OrderProcessingWorkflow:
 
     @workflow.run
     async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
-        if workflow.patched(STEPS_IN_MYSQL_PATCH):
-            await self._run_steps_in_mysql()
+        if workflow.patched(STEPS_IN_ONE_ACTIVITY_PATCH):
+            await self._run_steps_in_mysql(in_one_activity=True)
+        elif workflow.patched(STEPS_IN_MYSQL_PATCH):
+            await self._run_steps_in_mysql(in_one_activity=False)
         else:
             await self._run_announced_steps()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -123,25 +134,27 @@ class OrderProcessingWorkflow:
             payment_id=self._payment_id,
         )
 
-    async def _run_steps_in_mysql(self) -> None:
+    async def _run_steps_in_mysql(self, *, in_one_activity: bool) -> None:
         order = self._input
         step = StepInput(order_id=order.order_id)
-        payment = PaymentStepInput(
+        advance = AdvanceInput(
             order_id=order.order_id,
             payment_token=order.payment_token,
             attempts=order.activity_max_attempts,
             initial_interval_seconds=order.activity_initial_interval_seconds,
+            # With no cancel window to hold, CONFIRMED goes straight on to COMPLETED.
+            complete=order.cancel_window_seconds <= 0,
         )
         state: OrderState | None = None
         with suppress(_StepFailedError):
-            for name, arg in (
-                (VALIDATE_ORDER_STEP, step),
-                (RESERVE_STOCK_STEP, step),
-                (PROCESS_PAYMENT_STEP, payment),
-            ):
-                if self._ending is not None or (state is not None and _stops(state)):
-                    break
-                state = await self._mysql_step(name, arg)
+            if in_one_activity:
+                # A stop signalled before the steps ran (or before a lost task ran them again)
+                # goes straight to the stop, which compensates whatever MySQL holds.
+                if self._ending is None:
+                    state = await self._mysql_step(ADVANCE_ORDER_STEP, advance, steps=4)
+            else:
+                payment = advance.model_dump(exclude={"complete"})
+                state = await self._step_by_step(step, PaymentStepInput.model_validate(payment))
             if state is not None and state.status is OrderStatus.CONFIRMED and not _stops(state):
                 await self._hold_for_cancellation()
                 if self._ending is None:
@@ -151,6 +164,20 @@ class OrderProcessingWorkflow:
             stop = StopInput(order_id=order.order_id, ending=ending, reason=reason)
             state = await self._mysql_step(STOP_ORDER_STEP, stop, must_land=True)
         workflow.upsert_search_attributes([_ORDER_STATUS.value_set(state.status.value)])
+
+    async def _step_by_step(self, step: StepInput, payment: PaymentStepInput) -> OrderState | None:
+        """The forward steps of orders started before `steps-in-one-activity`: one local
+        activity each, a requested stop honoured between them."""
+        state: OrderState | None = None
+        for name, arg in (
+            (VALIDATE_ORDER_STEP, step),
+            (RESERVE_STOCK_STEP, step),
+            (PROCESS_PAYMENT_STEP, payment),
+        ):
+            if self._ending is not None or (state is not None and _stops(state)):
+                break
+            state = await self._mysql_step(name, arg)
+        return state
 
     def _stop_for(self, state: OrderState | None) -> _Ending:
         """Why a stopping order stops: a signalled stop first, then what MySQL says."""
@@ -166,9 +193,9 @@ class OrderProcessingWorkflow:
         return _Ending(OrderStatus.FAILED, failures.step_failed(f"stuck_at_{status.lower()}"))
 
     async def _mysql_step(
-        self, name: str, arg: BaseModel, *, must_land: bool = False
+        self, name: str, arg: BaseModel, *, must_land: bool = False, steps: int = 1
     ) -> OrderState:
-        """One step's transaction, as a local activity retried through any outage: for the
+        """`steps` transactions, as a local activity retried through any outage: for the
         order's outage tolerance, or, for a stop (its compensation), for as long as it takes."""
         order = self._input
         initial = timedelta(seconds=order.activity_initial_interval_seconds)
@@ -177,7 +204,7 @@ class OrderProcessingWorkflow:
                 name,
                 arg,
                 result_type=OrderState,
-                start_to_close_timeout=timedelta(seconds=order.activity_timeout_seconds),
+                start_to_close_timeout=timedelta(seconds=order.activity_timeout_seconds * steps),
                 schedule_to_close_timeout=(
                     None if must_land else timedelta(hours=order.outage_tolerance_hours)
                 ),
@@ -189,9 +216,9 @@ class OrderProcessingWorkflow:
         except FailureError as err:
             if must_land:
                 raise
-            # Named as the step's, without the activity's suffix: `step_failed:reserve_stock`.
-            reason = failures.step_failed(name.removesuffix("_step"))
-            self._ending = self._ending or _Ending(OrderStatus.FAILED, reason)
+            # The stop names the step that failed (`step_failed:reserve_stock`) from the
+            # status MySQL holds the order at: the one-activity steps do not say which it was.
+            self._ending = self._ending or _Ending(OrderStatus.FAILED, None)
             raise _StepFailedError(name) from err
         self._status, self._sequence, self._reason = state.status, state.sequence, state.reason
         self._stock_reserved, self._payment_id = state.stock_reserved, state.payment_id

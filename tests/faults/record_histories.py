@@ -53,10 +53,10 @@ from tests.workflows.harness import (
     order_id_of,
 )
 from tests.workflows.shop import AnswerLosingGateway, ControlledSteps, Shop
-from worker.workflows import STEPS_IN_MYSQL_PATCH
+from worker.workflows import STEPS_IN_ONE_ACTIVITY_PATCH
 
 HISTORIES = Path(__file__).with_name("histories")
-LATEST = HISTORIES / STEPS_IN_MYSQL_PATCH
+LATEST = HISTORIES / STEPS_IN_ONE_ACTIVITY_PATCH
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
 S = OrderStatus
 LONG_WINDOW = 60.0  # a cancel window only a signal ends within the recording's deadline

@@ -14,7 +14,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from schemas.steps import PROCESS_PAYMENT_STEP, RESERVE_STOCK_STEP, STOP_ORDER_STEP
+from schemas.steps import ADVANCE_ORDER_STEP, STOP_ORDER_STEP
 from schemas.workflow_io import SIGNAL_CANCEL_ORDER
 from tests.faults.oracle import Expected, check, describe
 from tests.faults.worker_faults import OrderHistory, log_lines, order_history
@@ -119,7 +119,7 @@ async def test_a_cancel_while_confirmed_refunds_the_capture_and_releases_once(
     )
     money = await money_and_cancellation(pipeline, "race-confirmed")
     history = await order_history(pipeline, "race-confirmed")
-    [payment] = history.step_runs(PROCESS_PAYMENT_STEP)
+    [payment] = history.step_runs(ADVANCE_ORDER_STEP)
     [signal_event] = history.signals
 
     assert problems == [], describe(problems)
@@ -178,7 +178,7 @@ async def test_fifty_buyers_of_ten_lamps_on_two_consumers_and_two_workers_get_ex
     workers = {
         step.worker.split("@")[0]
         for ref in refs
-        for step in (await order_history(pipeline, ref)).step_runs(RESERVE_STOCK_STEP)
+        for step in (await order_history(pipeline, ref)).step_runs(ADVANCE_ORDER_STEP)
     }
     pids = {str(pipeline.processes.running[name].pid) for name in ("worker-a", "worker-b")}
 

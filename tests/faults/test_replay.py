@@ -22,7 +22,7 @@ from temporalio.worker import Replayer
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from schemas.steps import RESERVE_STOCK_STEP, VALIDATE_ORDER_STEP, OrderState, StepInput
+    from schemas.steps import ADVANCE_ORDER_STEP, VALIDATE_ORDER_STEP, OrderState, StepInput
     from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
     from tests.faults.record_histories import HISTORIES, LATEST, PATHS
     from worker.workflows import STEPS_ANNOUNCE_PATCH, OrderProcessingWorkflow
@@ -81,18 +81,18 @@ def replayer(workflow_class: type[OrderProcessingWorkflow]) -> Replayer:
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class ValidatesAgainBeforeReserving(OrderProcessingWorkflow):
-    """The same kind of change to today's steps: one more step before the stock's."""
+    """The same kind of change to today's steps: one more step before them."""
 
     @workflow.run
     async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
         return await super().process_order(input)
 
     async def _mysql_step(
-        self, name: str, arg: BaseModel, *, must_land: bool = False
+        self, name: str, arg: BaseModel, *, must_land: bool = False, steps: int = 1
     ) -> OrderState:
-        if name == RESERVE_STOCK_STEP:
+        if name == ADVANCE_ORDER_STEP:
             await super()._mysql_step(VALIDATE_ORDER_STEP, StepInput(order_id=self._input.order_id))
-        return await super()._mysql_step(name, arg, must_land=must_land)
+        return await super()._mysql_step(name, arg, must_land=must_land, steps=steps)
 
 
 def test_every_path_of_the_workflow_has_a_recorded_history() -> None:

@@ -27,7 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from consumer.settings import ConsumerSettings
 from consumer.watchdog import EXIT_STALLED
-from schemas.steps import RESERVE_STOCK_STEP
+from schemas.steps import ADVANCE_ORDER_STEP
 from tests.conftest import IN_CI
 from tests.faults.consumer_faults import wait_until
 from tests.faults.oracle import Expected, check, describe
@@ -288,12 +288,12 @@ async def test_mariadb_killed_mid_run_dead_letters_nothing_and_half_applies_no_r
         await pipeline.publish.event(order_placed(ref, lines[ref]))
     await wait_until(lambda: "MySQL unavailable" in pipeline.processes.log("consumer"))
     # The reservation in flight met the dead server and waits for its next attempt.
-    await wait_for_failed_attempt(pipeline, in_flight, RESERVE_STOCK_STEP)
+    await wait_for_failed_attempt(pipeline, in_flight, ADVANCE_ORDER_STEP)
     await stack.restart()
     refs = [*before, "db-in-flight", *during]
     finals = await pipeline.statuses.wait_final(refs, within=120)
     problems = await check(pipeline, Expected(orders=set(refs)))
-    [reservation] = (await order_history(pipeline, "db-in-flight")).step_runs(RESERVE_STOCK_STEP)
+    [reservation] = (await order_history(pipeline, "db-in-flight")).step_runs(ADVANCE_ORDER_STEP)
     reserved_lines = await pipeline.count(
         "SELECT COUNT(*) FROM stock_reservations r JOIN orders o ON o.id = r.order_id"
         " WHERE o.order_ref = 'db-in-flight'"

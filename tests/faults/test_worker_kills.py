@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import databases
 
-from schemas.steps import PROCESS_PAYMENT_STEP, RESERVE_STOCK_STEP, STOP_ORDER_STEP
+from schemas.steps import ADVANCE_ORDER_STEP, STOP_ORDER_STEP
 from tests.faults.oracle import Expected, check, describe
 from tests.faults.worker_faults import (
     effect_row,
@@ -100,7 +100,7 @@ async def test_a_worker_killed_inside_the_reservation_transaction_leaves_none_of
         pipeline, Expected(orders={"kill-in-trx"}, statuses={"kill-in-trx": "COMPLETED"})
     )
     history = await order_history(pipeline, "kill-in-trx")
-    [reservation_step] = history.step_runs(RESERVE_STOCK_STEP)
+    [steps] = history.step_runs(ADVANCE_ORDER_STEP)
     reservation = await effect_row(
         pipeline, "SELECT t.quantity FROM stock_reservations t", "kill-in-trx"
     )
@@ -110,7 +110,7 @@ async def test_a_worker_killed_inside_the_reservation_transaction_leaves_none_of
     assert code == -signal.SIGKILL
     assert committed_status == "VALIDATING"  # RESERVING_STOCK was the transaction's, unseen
     assert history.lost_by(killed_pid), history
-    assert reservation_step.worker.startswith(f"{restarted_pid}@"), reservation_step
+    assert steps.worker.startswith(f"{restarted_pid}@"), steps
     assert reservation["quantity"] == 2
     assert await pipeline.stock(7) == 10 - 2
     assert await history_lines(pipeline, "kill-in-trx") == list(range(1, 7))
@@ -142,7 +142,7 @@ async def test_a_worker_killed_during_the_payment_call_takes_the_payment_once(
         pipeline, Expected(orders={"kill-in-pay"}, statuses={"kill-in-pay": "COMPLETED"})
     )
     history = await order_history(pipeline, "kill-in-pay")
-    [payment_step] = history.step_runs(PROCESS_PAYMENT_STEP)
+    [steps] = history.step_runs(ADVANCE_ORDER_STEP)
     payment = await effect_row(
         pipeline,
         "SELECT t.status, t.idempotency_key, t.intended_at, t.captured_at FROM payments t",
@@ -153,7 +153,7 @@ async def test_a_worker_killed_during_the_payment_call_takes_the_payment_once(
     assert code == -signal.SIGKILL
     assert in_doubt == {"status": "INTENDED", "order_status": "PROCESSING_PAYMENT"}
     assert history.lost_by(killed_pid), history
-    assert payment_step.worker.startswith(f"{restarted_pid}@"), payment_step
+    assert steps.worker.startswith(f"{restarted_pid}@"), steps
     # The intent committed before the kill, the capture after it, under the order's key.
     assert payment["status"] == "CAPTURED"
     assert payment["intended_at"] < killed_at < payment["captured_at"], payment

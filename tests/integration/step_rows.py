@@ -90,7 +90,9 @@ async def run_through(steps: OrderSteps, order_id: int, last: Step) -> None:
     await last(steps, order_id)
 
 
-async def stop(steps: OrderSteps, order_id: int, ending: OrderStatus, reason: str) -> OrderState:
+async def stop(
+    steps: OrderSteps, order_id: int, ending: OrderStatus, reason: str | None
+) -> OrderState:
     """A stop as the stop step runs it: the refund owed, if any, made in between."""
     due = await steps.begin_stop(order_id, ending, reason, None)
     if isinstance(due, RefundDue):

@@ -314,3 +314,42 @@ async def test_a_payment_step_run_again_after_its_stop_began_neither_captures_no
     assert await payment(database, order_id) == ("REFUNDED", key, "pay-1", Decimal("44.98"))
     assert await notifications(database, order_id) == []
     assert await stock_left(database) == (WIDGETS, GADGETS)
+
+
+# The step each happy-path step leaves the order waiting for, and the statuses entered so far.
+WAITING_FOR = [
+    (None, "validate_order", [_S.PENDING]),
+    (validate, "reserve_stock", [_S.PENDING, _S.VALIDATING]),
+    (reserve, "process_payment", [_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK]),
+    (
+        begin_payment,
+        "process_payment",
+        [_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK, _S.PROCESSING_PAYMENT],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("last", "failed_step", "entered"),
+    WAITING_FOR,
+    ids=["before_validation", "validated", "reserved", "payment_begun"],
+)
+async def test_a_stop_without_a_reason_names_the_step_the_order_was_waiting_for(
+    steps: OrderSteps,
+    orders: OrderRepository,
+    database: databases.Database,
+    last: Step | None,
+    failed_step: str,
+    entered: list[OrderStatus],
+) -> None:
+    # The forward steps run in one activity: when it gives up, only MySQL knows which failed.
+    order_id = await place(orders, new_order("web-gave-up"))
+    if last is not None:
+        await run_through(steps, order_id, last)
+
+    ended = await stop(steps, order_id, _S.FAILED, None)
+
+    reason = f"step_failed:{failed_step}"
+    assert (ended.status, ended.reason) == (_S.FAILED, reason)
+    await assert_life(database, order_id, life(order_id, *entered, _S.FAILED, reason=reason))
+    assert await stock_left(database) == (WIDGETS, GADGETS)

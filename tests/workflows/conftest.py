@@ -89,6 +89,7 @@ def order_worker(
         interceptors=interceptors,
         workflows=[OrderProcessingWorkflow],
         activities=[
+            activities.advance_order,
             activities.validate_order,
             activities.reserve_stock,
             activities.process_payment,

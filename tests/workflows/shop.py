@@ -98,13 +98,13 @@ class ControlledSteps:
         return await self._inner.complete(order_id, headers)
 
     async def begin_stop(
-        self, order_id: int, ending: OrderStatus, reason: str, headers: Headers
+        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
     ) -> RefundDue | OrderState:
         await self._enter("begin_stop")
         return await self._inner.begin_stop(order_id, ending, reason, headers)
 
     async def finish_stop(
-        self, order_id: int, ending: OrderStatus, reason: str, headers: Headers
+        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
     ) -> OrderState:
         await self._enter("finish_stop")
         return await self._inner.finish_stop(order_id, ending, reason, headers)

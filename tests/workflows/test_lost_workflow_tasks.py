@@ -11,6 +11,7 @@ what MySQL says, never from what it remembers.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from temporalio.worker import (
 )
 
 from schemas.order import OrderStatus
-from schemas.steps import PROCESS_PAYMENT_STEP
+from schemas.steps import ADVANCE_ORDER_STEP
 from tests.unit.fakes import RecordingGateway
 from tests.workflows.conftest import order_worker, step_activities
 from tests.workflows.fakes import an_order
@@ -37,20 +38,26 @@ from worker.workflows import OrderProcessingWorkflow
 S = OrderStatus
 
 
-class _FailsAtPayment(WorkflowOutboundInterceptor):
+class _LosesTheTaskThatRanTheSteps(WorkflowOutboundInterceptor):
     def start_local_activity(self, input: StartLocalActivityInput) -> Any:
-        if input.activity == PROCESS_PAYMENT_STEP:
+        steps = super().start_local_activity(input)
+        if input.activity != ADVANCE_ORDER_STEP:
+            return steps
+
+        async def lost() -> Any:
+            await steps  # they ran, and MySQL committed each of them
             raise RuntimeError("the worker dies before its workflow task completes")
-        return super().start_local_activity(input)
+
+        return asyncio.ensure_future(lost())
 
 
 class _Inbound(WorkflowInboundInterceptor):
     def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-        super().init(_FailsAtPayment(outbound))
+        super().init(_LosesTheTaskThatRanTheSteps(outbound))
 
 
-class LosesTasksAtPayment(Interceptor):
-    """A worker whose workflow tasks are all lost once validation and stock have run."""
+class LosesTasksAfterTheSteps(Interceptor):
+    """A worker whose workflow tasks are all lost once the order's steps have run."""
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
@@ -75,17 +82,20 @@ async def test_a_stop_after_a_lost_task_compensates_the_steps_mysql_recorded(
     gateway: RecordingGateway,
     order_id: int,
 ) -> None:
-    """The task that validated and reserved is lost; an operator's cancellation comes before
-    the workflow runs again. The re-run workflow never reserved anything itself, yet the stock
-    comes back, because the stop releases what MySQL holds for the order."""
+    """The task that validated, reserved and took the payment is lost; an operator's
+    cancellation comes before the workflow runs again. The re-run workflow never reserved or
+    captured anything itself, yet the stock comes back and the capture is refunded, because
+    the stop compensates what MySQL holds for the order."""
     activities = step_activities(steps, gateway)
     runner = OrderRunner(workflow_env.client, f"{task_queue}-lossy", shop)
-    async with order_worker(workflow_env, runner.task_queue, activities, [LosesTasksAtPayment()]):
+    order = an_order(order_id, cancel_window_seconds=3600)
+    lossy = [LosesTasksAfterTheSteps()]
+    async with order_worker(workflow_env, runner.task_queue, activities, lossy):
         # A short task timeout: the worker that takes the task again need not wait long for it.
-        handle = await runner.start(an_order(order_id), task_timeout=timedelta(seconds=2))
+        handle = await runner.start(order, task_timeout=timedelta(seconds=2))
         await wait_until(lambda: _lost(handle))
     placed = order_id_of(handle)
-    assert await shop.statuses(placed) == HAPPY[:3]  # validated and reserved, in MySQL only
+    assert await shop.statuses(placed) == HAPPY[:5]  # up to CONFIRMED, in MySQL only
 
     await handle.signal(OrderProcessingWorkflow.update_order_status, "CANCELLED")
     async with order_worker(workflow_env, runner.task_queue, activities):
@@ -93,9 +103,10 @@ async def test_a_stop_after_a_lost_task_compensates_the_steps_mysql_recorded(
 
     reason = "cancelled_by_operator"
     assert (result.status, result.reason) == (S.CANCELLED, reason)
-    assert await shop.statuses(placed) == [*HAPPY[:3], (4, "CANCELLED", reason)]
+    assert await shop.statuses(placed) == [*HAPPY[:5], (6, "CANCELLED", reason)]
     assert (await shop.stock(1), await shop.stock(7)) == (STOCK, STOCK)
-    assert gateway.captures == []
+    assert len(gateway.captures) == 1  # however often the lost task ran the steps
+    assert gateway.refunds == gateway.captures
 
 
 async def test_a_signal_during_the_last_task_cannot_undo_a_completion_mysql_recorded(
