@@ -26,7 +26,12 @@ from schemas.events import (
     OrderPlaced,
     order_content_fingerprint,
 )
-from schemas.workflow_io import OrderLine, OrderWorkflowInput, workflow_id_for
+from schemas.workflow_io import (
+    STEPS_IN_ONE_ACTIVITY,
+    OrderLine,
+    OrderWorkflowInput,
+    workflow_id_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +163,7 @@ class OrderEventHandler:
             activity_max_attempts=options.activity_max_attempts,
             outage_tolerance_hours=options.outage_tolerance_hours,
             activity_initial_interval_seconds=options.activity_initial_interval_seconds,
+            steps_version=STEPS_IN_ONE_ACTIVITY,
         )
 
 

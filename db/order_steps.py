@@ -85,116 +85,63 @@ class OrderSteps:
 
         return await retry_conflicts(attempt)
 
-    async def validate(self, order_id: int, rule: ValidationRule, headers: Headers) -> OrderState:
-        """PENDING → VALIDATING, and FAILED at once when the order breaks a rule."""
+    async def begin_order(
+        self, order_id: int, rule: ValidationRule, headers: Headers
+    ) -> PaymentDue | OrderState:
+        """`validate`, `reserve_stock` and `begin_payment` in one transaction: PENDING to
+        PROCESSING_PAYMENT with the stock reserved and the payment's intent committed, the
+        capture due; or the order where the first step that did not go on left it (FAILED by a
+        rule or for want of stock, asked to cancel, or found further on). Each finds its own
+        transition made when run again, so a repeat goes on from where the order stands."""
 
-        async def work(conn: Any, order: LockedOrder) -> OrderState:
-            if order.sequence == 0:
-                await enter(conn, order, OrderStatus.PENDING, headers)
-            if order.status is not OrderStatus.PENDING or order.cancel_requested:
-                return order.state()
-            await enter(conn, order, OrderStatus.VALIDATING, headers)
-            items = await _items(conn, order.id)
-            prices = await _prices(conn, {line.product_id for line in items})
-            failure = rule(items, order.total_amount, prices)
-            if failure is not None:
-                await enter(conn, order, OrderStatus.FAILED, headers, failure)
-            return order.state()
+        async def work(conn: Any, order: LockedOrder) -> PaymentDue | OrderState:
+            state = await _validate(conn, order, rule, headers)
+            if state.goes_on:
+                state = await _reserve_stock(conn, order, headers)
+            if not state.goes_on:
+                return state
+            return await _begin_payment(conn, order, headers)
 
         return await self._step(order_id, work)
+
+    async def validate(self, order_id: int, rule: ValidationRule, headers: Headers) -> OrderState:
+        """PENDING → VALIDATING, and FAILED at once when the order breaks a rule."""
+        return await self._step(order_id, lambda conn, order: _validate(conn, order, rule, headers))
 
     async def reserve_stock(self, order_id: int, headers: Headers) -> OrderState:
         """VALIDATING → RESERVING_STOCK with every line reserved, or FAILED with none."""
-
-        async def work(conn: Any, order: LockedOrder) -> OrderState:
-            if order.status is not OrderStatus.VALIDATING or order.cancel_requested:
-                return order.state()
-            await enter(conn, order, OrderStatus.RESERVING_STOCK, headers)
-            wanted = summed(
-                (line.product_id, line.quantity) for line in await _items(conn, order.id)
-            )
-            await conn.execute("SAVEPOINT take_stock")
-            try:
-                await take_stock(conn, order.id, wanted)
-            except InsufficientStockError as short:
-                await conn.execute("ROLLBACK TO SAVEPOINT take_stock")
-                reason = failures.insufficient_stock(short.product_id)
-                await enter(conn, order, OrderStatus.FAILED, headers, reason)
-                return order.state()
-            order.stock_reserved = True
-            return order.state()
-
-        return await self._step(order_id, work)
+        return await self._step(order_id, lambda conn, order: _reserve_stock(conn, order, headers))
 
     async def begin_payment(self, order_id: int, headers: Headers) -> PaymentDue | OrderState:
         """RESERVING_STOCK → PROCESSING_PAYMENT with the intent committed: the capture due.
         Found at PROCESSING_PAYMENT with the capture unknown, the same capture is due again."""
-
-        async def work(conn: Any, order: LockedOrder) -> PaymentDue | OrderState:
-            if order.cancel_requested:
-                return order.state()
-            if order.status is OrderStatus.RESERVING_STOCK:
-                await enter(conn, order, OrderStatus.PROCESSING_PAYMENT, headers)
-                await conn.execute(_INTEND, _payment_values(order))
-            elif order.status is not OrderStatus.PROCESSING_PAYMENT or (
-                order.payment_status != "INTENDED"
-            ):
-                return order.state()
-            elif not order.stock_reserved:
-                # A stop has begun (stock released, the intent's refund owed): a step run
-                # again after a lost workflow task must not capture again.
-                return order.state(failure=failures.step_failed("process_payment"))
-            return PaymentDue(
-                idempotency_key=payment_idempotency_key(order.id),
-                amount=order.total_amount,
-                currency=order.currency,
-            )
-
-        return await self._step(order_id, work)
+        return await self._step(order_id, lambda conn, order: _begin_payment(conn, order, headers))
 
     async def finish_payment(
-        self, order_id: int, outcome: PaymentOutcome, payment_id: str | None, headers: Headers
+        self,
+        order_id: int,
+        outcome: PaymentOutcome,
+        payment_id: str | None,
+        headers: Headers,
+        *,
+        complete: bool = False,
     ) -> tuple[OrderState, bool]:
         """Record the gateway's answer: a capture → CONFIRMED with the confirmation recorded
-        (True when this call recorded it); a decline → FAILED, stock released. A capture in
-        doubt (the gateway kept failing) leaves the intent standing for the stop to refund."""
+        (True when this call recorded it), and COMPLETED too with `complete` (no cancel window
+        to hold); a decline → FAILED, stock released. A capture in doubt (the gateway kept
+        failing) leaves the intent standing for the stop to refund."""
 
         async def work(conn: Any, order: LockedOrder) -> tuple[OrderState, bool]:
-            if order.status is not OrderStatus.PROCESSING_PAYMENT or (
-                order.payment_status != "INTENDED"
-            ):
-                return order.state(), False
-            if outcome is PaymentOutcome.UNAVAILABLE:
-                return order.state(failure=failures.step_failed("process_payment")), False
-            if outcome is PaymentOutcome.DECLINED:
-                await conn.execute(_DECLINED, {"order_id": order.id})
-                await release_stock(conn, order.id)
-                order.stock_reserved = False
-                reason = failures.payment_declined()
-                await enter(conn, order, OrderStatus.FAILED, headers, reason)
-                return order.state(), False
-            values = {"order_id": order.id, "payment_id": payment_id, "now": _now()}
-            await conn.execute(_CAPTURED, values)
-            order.payment_status, order.payment_id = "CAPTURED", payment_id
-            if order.cancel_requested:
-                return order.state(), False
-            if not order.stock_reserved:  # a stop has begun: it refunds this capture
-                return order.state(failure=failures.step_failed("process_payment")), False
-            await enter(conn, order, OrderStatus.CONFIRMED, headers)
-            notice = {"order_id": order.id, "kind": CONFIRMATION, "now": _now()}
-            return order.state(), await conn.execute(_NOTIFY_ONCE, notice) == 1
+            state, notified = await _finish_payment(conn, order, outcome, payment_id, headers)
+            if complete and state.status is OrderStatus.CONFIRMED and state.goes_on:
+                state = await _complete(conn, order, headers)
+            return state, notified
 
         return await self._step(order_id, work)
 
     async def complete(self, order_id: int, headers: Headers) -> OrderState:
         """CONFIRMED → COMPLETED, unless a cancellation was recorded first."""
-
-        async def work(conn: Any, order: LockedOrder) -> OrderState:
-            if order.status is OrderStatus.CONFIRMED and not order.cancel_requested:
-                await enter(conn, order, OrderStatus.COMPLETED, headers)
-            return order.state()
-
-        return await self._step(order_id, work)
+        return await self._step(order_id, lambda conn, order: _complete(conn, order, headers))
 
     async def begin_stop(
         self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
@@ -238,6 +185,100 @@ class OrderSteps:
             return order.state()
 
         return await self._step(order_id, work)
+
+
+# The steps, each in the caller's transaction with the order locked: one transaction may run
+# several of them one after the other (`OrderSteps.begin_order`).
+
+
+async def _validate(
+    conn: Any, order: LockedOrder, rule: ValidationRule, headers: Headers
+) -> OrderState:
+    if order.sequence == 0:
+        await enter(conn, order, OrderStatus.PENDING, headers)
+    if order.status is not OrderStatus.PENDING or order.cancel_requested:
+        return order.state()
+    await enter(conn, order, OrderStatus.VALIDATING, headers)
+    items = await _items(conn, order.id)
+    prices = await _prices(conn, {line.product_id for line in items})
+    failure = rule(items, order.total_amount, prices)
+    if failure is not None:
+        await enter(conn, order, OrderStatus.FAILED, headers, failure)
+    return order.state()
+
+
+async def _reserve_stock(conn: Any, order: LockedOrder, headers: Headers) -> OrderState:
+    if order.status is not OrderStatus.VALIDATING or order.cancel_requested:
+        return order.state()
+    await enter(conn, order, OrderStatus.RESERVING_STOCK, headers)
+    wanted = summed((line.product_id, line.quantity) for line in await _items(conn, order.id))
+    await conn.execute("SAVEPOINT take_stock")
+    try:
+        await take_stock(conn, order.id, wanted)
+    except InsufficientStockError as short:
+        await conn.execute("ROLLBACK TO SAVEPOINT take_stock")
+        reason = failures.insufficient_stock(short.product_id)
+        await enter(conn, order, OrderStatus.FAILED, headers, reason)
+        return order.state()
+    order.stock_reserved = True
+    return order.state()
+
+
+async def _begin_payment(
+    conn: Any, order: LockedOrder, headers: Headers
+) -> PaymentDue | OrderState:
+    if order.cancel_requested:
+        return order.state()
+    if order.status is OrderStatus.RESERVING_STOCK:
+        await enter(conn, order, OrderStatus.PROCESSING_PAYMENT, headers)
+        await conn.execute(_INTEND, _payment_values(order))
+    elif order.status is not OrderStatus.PROCESSING_PAYMENT or (order.payment_status != "INTENDED"):
+        return order.state()
+    elif not order.stock_reserved:
+        # A stop has begun (stock released, the intent's refund owed): a step run again
+        # after a lost workflow task must not capture again.
+        return order.state(failure=failures.step_failed("process_payment"))
+    return PaymentDue(
+        idempotency_key=payment_idempotency_key(order.id),
+        amount=order.total_amount,
+        currency=order.currency,
+    )
+
+
+async def _finish_payment(
+    conn: Any,
+    order: LockedOrder,
+    outcome: PaymentOutcome,
+    payment_id: str | None,
+    headers: Headers,
+) -> tuple[OrderState, bool]:
+    if order.status is not OrderStatus.PROCESSING_PAYMENT or order.payment_status != "INTENDED":
+        return order.state(), False
+    if outcome is PaymentOutcome.UNAVAILABLE:
+        return order.state(failure=failures.step_failed("process_payment")), False
+    if outcome is PaymentOutcome.DECLINED:
+        await conn.execute(_DECLINED, {"order_id": order.id})
+        await release_stock(conn, order.id)
+        order.stock_reserved = False
+        reason = failures.payment_declined()
+        await enter(conn, order, OrderStatus.FAILED, headers, reason)
+        return order.state(), False
+    values = {"order_id": order.id, "payment_id": payment_id, "now": _now()}
+    await conn.execute(_CAPTURED, values)
+    order.payment_status, order.payment_id = "CAPTURED", payment_id
+    if order.cancel_requested:
+        return order.state(), False
+    if not order.stock_reserved:  # a stop has begun: it refunds this capture
+        return order.state(failure=failures.step_failed("process_payment")), False
+    await enter(conn, order, OrderStatus.CONFIRMED, headers)
+    notice = {"order_id": order.id, "kind": CONFIRMATION, "now": _now()}
+    return order.state(), await conn.execute(_NOTIFY_ONCE, notice) == 1
+
+
+async def _complete(conn: Any, order: LockedOrder, headers: Headers) -> OrderState:
+    if order.status is OrderStatus.CONFIRMED and not order.cancel_requested:
+        await enter(conn, order, OrderStatus.COMPLETED, headers)
+    return order.state()
 
 
 def _failed_step(order: LockedOrder) -> str:

@@ -76,6 +76,11 @@ class OrderState(_Frozen):
     stock_reserved: bool = False
     payment_id: str | None = None
 
+    @property
+    def goes_on(self) -> bool:
+        """Whether the order moves on to its next step: not ended, failed or asked to cancel."""
+        return not (self.status.is_terminal or self.failure is not None or self.cancel_requested)
+
 
 class PaymentOutcome(StrEnum):
     CAPTURED = "CAPTURED"

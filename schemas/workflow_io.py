@@ -66,6 +66,17 @@ class OrderWorkflowInput(_Frozen):
     # How long a step keeps retrying through an outage (MySQL, Kafka, Temporal, its own
     # timeout) before the order is given up: an outage delays an order, never fails it.
     outage_tolerance_hours: float = Field(default=24.0, gt=0)
+    # How the workflow takes the order's steps, fixed at its start and so in its history: 0
+    # for orders started before this field, whose runs follow the workflow's patches;
+    # STEPS_IN_ONE_ACTIVITY for orders whose forward steps run in one local activity.
+    steps_version: int = Field(default=0, ge=0)
+
+
+STEPS_IN_ONE_ACTIVITY = 1
+"""The `steps_version` the consumer starts orders with. A version in the input rather than a
+`workflow.patched` marker: the choice costs the order's history no event (a patch adds a marker
+and an upsert of `TemporalChangeVersion` to every order), and the older shapes are still
+served to the orders that began with them, until they have ended."""
 
 
 class OrderWorkflowState(_Frozen):

@@ -129,6 +129,7 @@ def status_relay(
         holder=f"{socket.gethostname()}/{os.getpid()}",
         batch_size=settings.status_relay_batch_size,
         poll_seconds=settings.status_relay_poll_seconds,
+        linger_seconds=settings.status_relay_linger_seconds,
     )
     return StatusRelay(outbox, publisher, metrics, options)
 

@@ -68,6 +68,7 @@ class RelayOptions:
     holder: str  # who leads, as `outbox_relay_lease.holder` shows it
     batch_size: int = 500
     poll_seconds: float = 0.2
+    linger_seconds: float = 0.0
     backoff_initial_seconds: float = 0.1
     backoff_max_seconds: float = 5.0
     # A batch whose acks take longer means Kafka is away: said once, then awaited.
@@ -122,6 +123,9 @@ class StatusRelay:
                 if stopping:
                     return
                 await pause_until(self._wake, options.poll_seconds)
+                # Steps commit a few events each: lingering a moment, as a producer does,
+                # lets the next pass carry many of them in one transaction and one request.
+                await pause_until(self._stopping, options.linger_seconds)
 
     async def relay_once(self) -> int:
         """One pass: when this relay leads, send the oldest waiting rows and delete them, all

@@ -51,6 +51,9 @@ class WorkerSettings(
     # How often the relay looks for rows other worker processes wrote; this process's own
     # wake it at once.
     status_relay_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    # How long the relay lets events gather after a wake-up: one pass (one transaction, one
+    # produce request) then carries many steps' events instead of one's.
+    status_relay_linger_seconds: float = Field(default=0.05, ge=0, le=5)
     status_outbox_retention_seconds: float = Field(default=86_400.0, gt=0)
 
     log_level: str = "INFO"

@@ -54,8 +54,17 @@ class OrderStepStore(Protocol):
     ) -> OrderState: ...
     async def reserve_stock(self, order_id: int, headers: Headers) -> OrderState: ...
     async def begin_payment(self, order_id: int, headers: Headers) -> PaymentDue | OrderState: ...
+    async def begin_order(
+        self, order_id: int, rule: ValidationRule, headers: Headers
+    ) -> PaymentDue | OrderState: ...
     async def finish_payment(
-        self, order_id: int, outcome: PaymentOutcome, payment_id: str | None, headers: Headers
+        self,
+        order_id: int,
+        outcome: PaymentOutcome,
+        payment_id: str | None,
+        headers: Headers,
+        *,
+        complete: bool = False,
     ) -> tuple[OrderState, bool]: ...
     async def complete(self, order_id: int, headers: Headers) -> OrderState: ...
     async def begin_stop(
@@ -75,11 +84,6 @@ def catalogue_rule(
     except OrderRuleBrokenError as broken:
         return broken.reason
     return None
-
-
-def _goes_on(state: OrderState) -> bool:
-    """Whether the order moves on to its next step: not ended, failed or asked to cancel."""
-    return not (state.status.is_terminal or state.failure is not None or state.cancel_requested)
 
 
 def _headers() -> dict[str, str]:
@@ -111,72 +115,72 @@ class OrderStepActivities:
 
     @activity.defn(name=ADVANCE_ORDER_STEP)
     async def advance_order(self, advance: AdvanceInput) -> OrderState:
-        """The order's forward steps one after the other, each its own transaction, as far as
-        the order goes on: one local activity where there would be four. Run again, each step
-        finds its transition made, so it takes up where the attempt before it stopped."""
+        """The order's forward steps in two transactions around the gateway's capture: the
+        first validates, reserves and commits the payment's intent (`begin_order`), the second
+        records the capture and confirms (and, with `complete`, completes). Run again, each
+        finds its transitions made, so a repeat takes up where the attempt before it stopped."""
         headers = _headers()
-        state = await self._validate(advance.order_id, headers)
-        if not _goes_on(state):
-            return state
-        state = await self._reserve_stock(advance.order_id, headers)
-        if not _goes_on(state):
-            return state
-        state = await self._process_payment(advance, headers)
-        if advance.complete and state.status is OrderStatus.CONFIRMED and _goes_on(state):
-            state = await self._complete(advance.order_id, headers)
+        await fault_point("reserve_stock", before_effect=True)
+        due = await self._steps.begin_order(advance.order_id, catalogue_rule, headers)
+        await fault_point("update_status")
+        await fault_point("reserve_stock")
+        state = await self._pay(due, advance, headers, complete=advance.complete)
+        if advance.complete and state.status is OrderStatus.CONFIRMED and state.goes_on:
+            # Confirmed by an attempt before this one, whose completion did not follow.
+            state = self._committed(await self._steps.complete(advance.order_id, headers))
         return state
 
     @activity.defn(name=VALIDATE_ORDER_STEP)
     async def validate_order(self, step: StepInput) -> OrderState:
         """PENDING → VALIDATING against the catalogue, or FAILED with the rule it breaks."""
-        return await self._validate(step.order_id, _headers())
+        state = await self._steps.validate(step.order_id, catalogue_rule, _headers())
+        await fault_point("update_status")
+        return self._committed(state)
 
     @activity.defn(name=RESERVE_STOCK_STEP)
     async def reserve_stock(self, step: StepInput) -> OrderState:
         """VALIDATING → RESERVING_STOCK with every line reserved, or FAILED with none."""
-        return await self._reserve_stock(step.order_id, _headers())
+        await fault_point("reserve_stock", before_effect=True)
+        state = await self._steps.reserve_stock(step.order_id, _headers())
+        await fault_point("reserve_stock")
+        return self._committed(state)
 
     @activity.defn(name=PROCESS_PAYMENT_STEP)
     async def process_payment(self, step: PaymentStepInput) -> OrderState:
         """Commit the intent, capture once by the order's key, then CONFIRMED (with the
         confirmation recorded once) or FAILED on a decline. Run again, the intent is found
         and the gateway, called with the same key, returns the same capture."""
-        return await self._process_payment(step, _headers())
+        headers = _headers()
+        due = await self._steps.begin_payment(step.order_id, headers)
+        return await self._pay(due, step, headers)
 
     @activity.defn(name=COMPLETE_ORDER_STEP)
     async def complete_order(self, step: StepInput) -> OrderState:
         """CONFIRMED → COMPLETED, unless a cancellation was recorded first."""
-        return await self._complete(step.order_id, _headers())
+        return self._committed(await self._steps.complete(step.order_id, _headers()))
 
-    async def _validate(self, order_id: int, headers: Headers) -> OrderState:
-        state = await self._steps.validate(order_id, catalogue_rule, headers)
-        await fault_point("update_status")
-        return self._committed(state)
-
-    async def _reserve_stock(self, order_id: int, headers: Headers) -> OrderState:
-        await fault_point("reserve_stock", before_effect=True)
-        state = await self._steps.reserve_stock(order_id, headers)
-        await fault_point("reserve_stock")
-        return self._committed(state)
-
-    async def _process_payment(self, step: PaymentStepInput, headers: Headers) -> OrderState:
-        due = await self._steps.begin_payment(step.order_id, headers)
+    async def _pay(
+        self,
+        due: PaymentDue | OrderState,
+        step: PaymentStepInput,
+        headers: Headers,
+        *,
+        complete: bool = False,
+    ) -> OrderState:
+        """The capture due, by the gateway, then its answer recorded (`finish_payment`)."""
         if isinstance(due, OrderState):
             return self._committed(due)
         self._relay.wake()
         await fault_point("process_payment", before_effect=True)
         outcome, payment_id = await self._capture(due, step)
         state, notified = await self._steps.finish_payment(
-            step.order_id, outcome, payment_id, headers
+            step.order_id, outcome, payment_id, headers, complete=complete
         )
         if notified:
             log.info("order confirmation sent", extra={"order_id": step.order_id})
         await fault_point("process_payment")
         await fault_point("send_order_confirmation")
         return self._committed(state)
-
-    async def _complete(self, order_id: int, headers: Headers) -> OrderState:
-        return self._committed(await self._steps.complete(order_id, headers))
 
     async def _capture(
         self, due: PaymentDue, step: PaymentStepInput

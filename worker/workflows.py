@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         SEARCH_ATTRIBUTE_ORDER_STATUS,
         SIGNAL_CANCEL_ORDER,
         SIGNAL_UPDATE_ORDER_STATUS,
+        STEPS_IN_ONE_ACTIVITY,
         WORKFLOW_TYPE,
         ConfirmationInput,
         OrderWorkflowInput,
@@ -64,12 +65,6 @@ STEPS_IN_MYSQL_PATCH = "steps-in-mysql"
 activity per step, one transaction each, guarded by the status it expects; the workflow task
 that starts the order usually ends it. Orders started before it run to their end on the
 announcing steps below."""
-
-STEPS_IN_ONE_ACTIVITY_PATCH = "steps-in-one-activity"
-"""Orders started since this patch take their forward steps in one local activity
-(`advance_order_step`), each step still its own guarded transaction: one marker in the
-order's history where there were four. Orders started before it, since `steps-in-mysql`,
-replay their local activity per step."""
 
 
 class _Ending(NamedTuple):
@@ -119,7 +114,10 @@ class OrderProcessingWorkflow:
 
     @workflow.run
     async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
-        if workflow.patched(STEPS_IN_ONE_ACTIVITY_PATCH):
+        # Orders the consumer started with the steps' version in their input take their forward
+        # steps in one local activity (`advance_order_step`): one marker in the history where
+        # there were four. Orders started before it replay their older shape below.
+        if input.steps_version >= STEPS_IN_ONE_ACTIVITY:
             await self._run_steps_in_mysql(in_one_activity=True)
         elif workflow.patched(STEPS_IN_MYSQL_PATCH):
             await self._run_steps_in_mysql(in_one_activity=False)

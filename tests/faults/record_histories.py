@@ -53,10 +53,10 @@ from tests.workflows.harness import (
     order_id_of,
 )
 from tests.workflows.shop import AnswerLosingGateway, ControlledSteps, Shop
-from worker.workflows import STEPS_IN_ONE_ACTIVITY_PATCH
 
 HISTORIES = Path(__file__).with_name("histories")
-LATEST = HISTORIES / STEPS_IN_ONE_ACTIVITY_PATCH
+# Today's shape: orders started with `steps_version` 1, their forward steps in one activity.
+LATEST = HISTORIES / "steps-in-one-activity"
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
 S = OrderStatus
 LONG_WINDOW = 60.0  # a cancel window only a signal ends within the recording's deadline
@@ -134,7 +134,7 @@ def _in_cancel_window(signal: str, *arguments: str) -> Drive:
 
 async def _signal_while_completing(r: Recording) -> OrderHandle:
     """An operator's cancellation arrives while the order's one task completes it."""
-    hold = r.steps.hold("complete")
+    hold = r.steps.hold("finish_payment")  # with no cancel window, it completes too
     handle = await r.runner.start(an_order(r.order_id))
     await hold.wait_entered()
     await handle.signal(SIGNAL_UPDATE_ORDER_STATUS, "CANCELLED")
@@ -149,7 +149,7 @@ PATHS: dict[str, OrderPath] = {
         _plain(cancel_window_seconds=0.5), S.COMPLETED, None
     ),
     "completed-through-an-outage": OrderPath(
-        _plain(), S.COMPLETED, None, outages={"reserve_stock": 3, "finish_payment": 3}
+        _plain(), S.COMPLETED, None, outages={"begin_order": 3, "finish_payment": 3}
     ),
     "completed-despite-a-late-signal": OrderPath(_signal_while_completing, S.COMPLETED, None),
     "failed-payment-declined": OrderPath(
@@ -170,9 +170,9 @@ PATHS: dict[str, OrderPath] = {
     "failed-total-mismatch": OrderPath(
         _plain(lines=((1, 1, "19.99"),), total="20.00"), S.FAILED, "total_mismatch"
     ),
-    "cancelled-pending": OrderPath(_cancel_during("validate"), S.CANCELLED, CANCELLED),
-    "cancelled-validating": OrderPath(_cancel_during("reserve_stock"), S.CANCELLED, CANCELLED),
-    "cancelled-reserving-stock": OrderPath(_cancel_during("begin_payment"), S.CANCELLED, CANCELLED),
+    # VALIDATING and RESERVING_STOCK are entered in the transaction that goes on to
+    # PROCESSING_PAYMENT: a cancellation is seen before it, or after it.
+    "cancelled-pending": OrderPath(_cancel_during("begin_order"), S.CANCELLED, CANCELLED),
     "cancelled-processing-payment": OrderPath(
         _cancel_during("finish_payment"), S.CANCELLED, CANCELLED
     ),

@@ -32,8 +32,8 @@ from tests.pipeline import Pipeline
 from worker.crashpoints import ACTIVITIES, CRASH_EXIT_CODE
 
 QUICK_RETRIES = {"ORDERING_ACTIVITY_INITIAL_INTERVAL_SECONDS": "0.05"}
-# The fault points after the transactions that enter statuses (worker/steps.py): validation's
-# (PENDING, VALIDATING), the reservation's, the payment's (PROCESSING_PAYMENT, CONFIRMED).
+# The fault points after the transactions that enter statuses (worker/steps.py): the first's
+# (PENDING to PROCESSING_PAYMENT, two points), the payment's (CONFIRMED, COMPLETED).
 STATUS_WRITING_POINTS = ("update_status", "reserve_stock", "process_payment")
 
 
@@ -128,9 +128,9 @@ async def test_a_worker_killed_after_reserving_stock_does_not_reserve_it_again(
 async def test_a_worker_killed_after_recording_a_status_loses_no_event_and_writes_none_twice(
     pipeline: Pipeline,
 ) -> None:
-    """A worker killed in the middle of the validation step: its transaction has recorded
-    PENDING and VALIDATING with their events in the outbox; neither its relay has sent them
-    nor its workflow task completed."""
+    """A worker killed right after the order's first transaction: it has recorded PENDING to
+    PROCESSING_PAYMENT with their events in the outbox; neither its relay has sent them nor
+    its workflow task completed."""
     pipeline.processes.start("worker", ORDERING_FAULT="update_status:crash_after_effect")
     crashed_pid = pipeline.processes.running["worker"].pid
     pipeline.processes.start("consumer")
@@ -150,8 +150,8 @@ async def test_a_worker_killed_after_recording_a_status_loses_no_event_and_write
     assert problems == [], describe(problems)
     assert code == CRASH_EXIT_CODE
     assert "fault update_status crash_after_effect" in crashed_log
-    assert waiting == [f"{history.workflow_id}:1", f"{history.workflow_id}:2"]
-    # The validation ran again in the next worker's task and found VALIDATING recorded.
+    assert waiting == [f"{history.workflow_id}:{sequence}" for sequence in (1, 2, 3, 4)]
+    # The steps ran again in the next worker's task and found PROCESSING_PAYMENT recorded.
     assert history.lost_by(crashed_pid), history
     assert len(history.step_runs(ADVANCE_ORDER_STEP)) == 1
     # The new worker's relay sent what the crashed one had not; the repeat wrote nothing.

@@ -50,6 +50,7 @@ from tests.integration.step_rows import (
 )
 from tests.integration.test_db_inventory import reservations
 from tests.integration.test_db_orders import new_order
+from worker.steps import catalogue_rule
 
 _S = OrderStatus
 
@@ -335,3 +336,55 @@ async def test_a_gateway_that_stays_unavailable_leaves_the_intent_for_the_stop_t
     assert await payment(database, order_id) == ("REFUNDED", key, None, Decimal("44.98"))
     assert await stock_left(database) == (WIDGETS, GADGETS)
     assert await unreleased(database, order_id) == 0
+
+
+async def test_the_first_transaction_takes_an_order_to_its_capture_and_the_second_completes_it(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    # The shape the worker runs: `begin_order`, the gateway, `finish_payment(complete=True)`.
+    order_id = await place(orders, new_order("web-two-transactions"))
+    key = f"order-{order_id}"
+
+    due = await steps.begin_order(order_id, catalogue_rule, TRACE)
+    begun = await rows_of(database, order_id)
+    again = await steps.begin_order(order_id, catalogue_rule, TRACE)
+    begun_again = await rows_of(database, order_id)
+    completed, notified = await steps.finish_payment(
+        order_id, PaymentOutcome.CAPTURED, "pay-1", TRACE, complete=True
+    )
+    completed_again = await steps.begin_order(order_id, catalogue_rule, TRACE)
+
+    assert due == again == PaymentDue(idempotency_key=key, amount=Decimal("44.98"), currency="USD")
+    statuses = (_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK, _S.PROCESSING_PAYMENT)
+    assert [row["status"] for row in begun["history"]] == list(statuses)
+    assert begun_again == begun
+    assert (completed, notified) == (
+        OrderState(status=_S.COMPLETED, sequence=6, stock_reserved=True, payment_id="pay-1"),
+        True,
+    )
+    assert completed_again == completed
+    await assert_life(database, order_id, life(order_id, *statuses, _S.CONFIRMED, _S.COMPLETED))
+    assert await stock_left(database) == (WIDGETS - 2, GADGETS - 1)
+    assert await payment(database, order_id) == ("CAPTURED", key, "pay-1", Decimal("44.98"))
+
+
+async def test_the_first_transaction_stops_at_the_step_that_does_not_go_on(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    await database.execute("UPDATE products SET stock_quantity = 0 WHERE id = :id", {"id": GADGET})
+    short = await place(orders, new_order("web-first-short"))
+    broken = await place(orders, replace(new_order("web-first-broken"), total_amount=Decimal("1")))
+    asked = await place(orders, new_order("web-first-cancelled"))
+    await orders.record_cancellation(asked, "changed my mind")
+
+    short_state = await steps.begin_order(short, catalogue_rule, TRACE)
+    broken_state = await steps.begin_order(broken, catalogue_rule, TRACE)
+    asked_state = await steps.begin_order(asked, catalogue_rule, TRACE)
+
+    reason = f"insufficient_stock:product={GADGET}"
+    assert short_state == OrderState(status=_S.FAILED, sequence=4, reason=reason)
+    assert broken_state == OrderState(status=_S.FAILED, sequence=3, reason="total_mismatch")
+    assert asked_state == OrderState(status=_S.PENDING, sequence=1, cancel_requested=True)
+    assert await stock_left(database) == (WIDGETS, 0)
+    assert await payment(database, short) is None
+    assert await reservations(database, asked) == []

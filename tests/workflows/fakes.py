@@ -6,6 +6,7 @@ from decimal import Decimal
 from itertools import count
 
 from schemas.workflow_io import (
+    STEPS_IN_ONE_ACTIVITY,
     OrderLine,
     OrderWorkflowInput,
 )
@@ -47,4 +48,5 @@ def an_order(
         cancel_window_seconds=cancel_window_seconds,
         activity_timeout_seconds=WAIT_SECONDS,
         activity_initial_interval_seconds=0.05,
+        steps_version=STEPS_IN_ONE_ACTIVITY,
     )

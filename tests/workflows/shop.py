@@ -87,11 +87,25 @@ class ControlledSteps:
         await self._enter("begin_payment")
         return await self._inner.begin_payment(order_id, headers)
 
+    async def begin_order(
+        self, order_id: int, rule: ValidationRule, headers: Headers
+    ) -> PaymentDue | OrderState:
+        await self._enter("begin_order")
+        return await self._inner.begin_order(order_id, rule, headers)
+
     async def finish_payment(
-        self, order_id: int, outcome: PaymentOutcome, payment_id: str | None, headers: Headers
+        self,
+        order_id: int,
+        outcome: PaymentOutcome,
+        payment_id: str | None,
+        headers: Headers,
+        *,
+        complete: bool = False,
     ) -> tuple[OrderState, bool]:
         await self._enter("finish_payment")
-        return await self._inner.finish_payment(order_id, outcome, payment_id, headers)
+        return await self._inner.finish_payment(
+            order_id, outcome, payment_id, headers, complete=complete
+        )
 
     async def complete(self, order_id: int, headers: Headers) -> OrderState:
         await self._enter("complete")

@@ -47,3 +47,17 @@ def test_the_budget_names_which_figure_grew_and_by_how_much() -> None:
     overruns = over_budget({"events": 41, "workflow_tasks": 5, "upserts": 6}, budget)
 
     assert overruns == ["events: 41 > 38 (+3)"]
+
+
+async def test_an_order_started_without_the_steps_version_takes_its_steps_one_by_one(
+    orders: OrderRunner, order_id: int
+) -> None:
+    # As a consumer from before the version was in the input starts it, during an upgrade:
+    # today's worker still runs that shape, behind its patch marker, to the same end.
+    handle = await orders.start(an_order(order_id).model_copy(update={"steps_version": 0}))
+
+    result = await orders.result_of(handle)
+    figures = history_figures(list((await handle.fetch_history()).events))
+
+    assert result.status == OrderStatus.COMPLETED
+    assert (figures["local_activity_markers"], figures["markers"]) == (4, 5)

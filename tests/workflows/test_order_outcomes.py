@@ -107,9 +107,7 @@ async def test_a_payment_failing_transiently_twice_is_retried_and_the_order_comp
     assert await shop.statuses(order_id_of(handle)) == HAPPY
 
 
-@pytest.mark.parametrize(
-    "step", ["validate", "reserve_stock", "begin_payment", "finish_payment", "complete"]
-)
+@pytest.mark.parametrize("step", ["begin_order", "finish_payment"])
 async def test_an_outage_of_mysql_at_any_step_delays_the_order_and_never_fails_it(
     orders: OrderRunner, shop: Shop, steps: ControlledSteps, order_id: int, step: str
 ) -> None:
@@ -126,7 +124,7 @@ async def test_an_outage_of_mysql_at_any_step_delays_the_order_and_never_fails_i
 async def test_the_query_shows_the_order_as_mysql_last_left_it_and_after_it_ends(
     orders: OrderRunner, steps: ControlledSteps, order_id: int
 ) -> None:
-    payment = steps.hold("begin_payment")
+    payment = steps.hold("finish_payment")
     handle = await orders.start(an_order(order_id))
     await payment.wait_entered()
 
@@ -136,7 +134,7 @@ async def test_the_query_shows_the_order_as_mysql_last_left_it_and_after_it_ends
     after = await orders.state_of(handle)
 
     assert during.workflow_id == handle.id
-    assert during.status in (S.PENDING, S.RESERVING_STOCK)  # the task in flight not yet done
+    assert during.status is S.PENDING  # the task running the steps has not completed
     assert (after.status, after.sequence, after.payment_id) == (S.COMPLETED, 6, result.payment_id)
     assert after.stock_reserved
 
