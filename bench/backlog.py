@@ -1,8 +1,9 @@
 """A backlog: orders published with the consumer stopped, then the consumer and worker started.
 
 What it shows: whether the pipeline completes orders as fast while the backlog is large as
-once it has shrunk (the first fifth of the completions against the last), how many orders
-stood open in MySQL at once, and the peak memory of the consumer and the worker.
+once it has shrunk (the first fifth of the completions against the last), the most orders in
+progress at once against the consumer's bound (MAX_ORDERS_IN_PROGRESS), and the peak memory of
+the consumer and the worker.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from bench.kafka import kafka_options
 from bench.orders import new_refs, publish, status_reader
 from bench.report import Progress, per_second
 from bench.watch import Watch
+from consumer.settings import ConsumerSettings
+from db.orders import COUNT_IN_PROGRESS
+
+BOUND_SETTING = "MAX_ORDERS_IN_PROGRESS"
 
 MB = 1024 * 1024
-OPEN_ORDERS = "SELECT COUNT(*) FROM orders WHERE status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')"
 
 
 def fifth_rates(times: list[float]) -> list[float]:
@@ -66,26 +70,34 @@ async def drain_backlog(watch: Watch, base: dict[str, str], count: int) -> dict[
         "seconds": max(completed) - started,
         "fifths_per_s": rates,
         "first_over_last": rates[0] / rates[-1],
-        "most_open_orders": max((s[3] for s in samples), default=0),
+        "most_in_progress": max((s[3] for s in samples), default=0),
+        "bound": bound_of(setup.env),
         "peak_rss_mb": {
             "consumer": max(high_water[0], *(s[1] for s in samples)),
             "worker": max(high_water[1], *(s[2] for s in samples)),
         },
-        "samples": samples,  # [seconds, consumer MB, worker MB, open orders], once a second
+        "samples": samples,  # [seconds, consumer MB, worker MB, orders in progress], each second
         "completed_per_s": per_second(completed, started),
     }
 
 
+def bound_of(env: dict[str, str]) -> int:
+    """The consumer's bound on orders in progress, as its settings read it from `env`."""
+    default = ConsumerSettings.model_fields["max_orders_in_progress"].default
+    return int(env.get(BOUND_SETTING, default))
+
+
 async def _sample(pids: list[int], url: str, began: float, samples: list[list[float]]) -> None:
-    """Once a second: the consumer's and the worker's resident memory, and the open orders."""
+    """Once a second: the consumer's and the worker's resident memory, and the orders in
+    progress as flow control counts them."""
     consumer, worker = (psutil.Process(pid) for pid in pids)
     database = databases.Database(url)
     await database.connect()
     try:
         while True:
-            open_orders = int(await database.fetch_val(OPEN_ORDERS))
+            in_progress = int(await database.fetch_val(COUNT_IN_PROGRESS))
             now = round(time.time() - began, 1)
-            samples.append([now, _rss_mb(consumer), _rss_mb(worker), open_orders])
+            samples.append([now, _rss_mb(consumer), _rss_mb(worker), in_progress])
             await asyncio.sleep(1)
     finally:
         await database.disconnect()

@@ -99,7 +99,8 @@ def figure_rows(results: dict[str, Any]) -> list[str]:
         f"| latency at half rate ({half['offered_per_s']:.1f} orders/s offered), p50 / p95 / "
         f"p99 / max | {quantiles} / {half['latency_ms']['max'] / 1000:.2f} s |",
         f"| backlog of {backlog['orders']}: orders/s in each fifth of the completions | {fifths} |",
-        f"| backlog: the most orders open in MySQL at once | {backlog['most_open_orders']:.0f} |",
+        f"| backlog: the most orders in progress at once (sampled each second), against the"
+        f" consumer's bound | {backlog['most_in_progress']:.0f} of {backlog['bound']} |",
         f"| backlog: drained in | {backlog['seconds']:.0f} s |",
     ]
 

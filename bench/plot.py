@@ -60,9 +60,9 @@ def _latency(axes: Axes, half: dict[str, Any]) -> None:
 def _backlog(axes: Axes, backlog: dict[str, Any]) -> None:
     axes.stairs(backlog["completed_per_s"], label="COMPLETED per second")
     seconds = [sample[0] for sample in backlog["samples"]]
-    open_orders = axes.twinx()
-    open_orders.plot(seconds, [s[3] for s in backlog["samples"]], color="tab:red")
-    open_orders.set_ylabel("orders open in MySQL (red)")
+    in_progress = axes.twinx()
+    in_progress.plot(seconds, [s[3] for s in backlog["samples"]], color="tab:red")
+    in_progress.set_ylabel("orders in progress (red)")
     axes.set(
         title=f"Backlog of {backlog['orders']} orders draining",
         xlabel="seconds since the processes started",

@@ -14,6 +14,7 @@ from temporalio.service import RPCError
 from consumer.coalescing import CoalescedOrderStore
 from consumer.dead_letters import DeadLetters
 from consumer.errors import WorkflowIdTakenError
+from consumer.flow import FlowControl
 from consumer.handlers import OrderEventHandler, WorkflowOptions
 from consumer.metrics import ConsumerMetrics, CountedWorkflows, TimedStore
 from consumer.runner import Backoff, BatchGate, ConsumeLoop
@@ -32,6 +33,7 @@ from db.errors import DatabaseUnavailableError
 from db.orders import OrderRepository
 from kafka_connection.access import check_access as check_kafka_access
 from kafka_connection.client import client_options as kafka_client_options
+from kafka_connection.topics import check_topics
 from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
@@ -74,6 +76,9 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     )
     consumer.subscribe([settings.orders_topic], listener=gate)
     await producer.start()
+    await check_topics(
+        producer.client, {"ORDERS_TOPIC": settings.orders_topic, "DLQ_TOPIC": settings.dlq_topic}
+    )
     await consumer.start()
     handler = OrderEventHandler(
         # A batch's orders go to MySQL together: one transaction, not one per order.
@@ -89,6 +94,12 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         settings.max_message_bytes,
         settings.accepted_currencies,
     )
+    flow = FlowControl(
+        OrderRepository(database),
+        metrics,
+        bound=settings.max_orders_in_progress,
+        resume_at=settings.max_orders_in_progress // 2,
+    )
     loop = ConsumeLoop(
         consumer,
         handler.handle,
@@ -98,6 +109,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         concurrency=settings.max_concurrency,
         backoff=Backoff(settings.retry_initial_seconds, settings.retry_max_seconds),
         metrics=metrics,
+        flow=flow,
     )
     watched.readiness.watch(
         [
@@ -110,7 +122,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     try:
         await run_watched(
             loop.run(stop),
-            watch(consumer, watchdog, batch_idle=gate.idle),
+            watch(consumer, watchdog, batch_idle=gate.idle, held=lambda: flow.paused),
             stop,
             grace=settings.shutdown_timeout_seconds,
         )

@@ -69,6 +69,17 @@ class ConsumerMetrics:
             buckets=BATCH_SIZE_BUCKETS,
             registry=registry,
         )
+        self.in_progress = Gauge(
+            "ordering_orders_in_progress",
+            "Orders stored and not yet confirmed or ended, as flow control last counted them",
+            registry=registry,
+        )
+        self.paused = Gauge(
+            "ordering_consumer_paused",
+            "1 while flow control holds the partitions paused (the bound of orders in progress"
+            " reached), else 0",
+            registry=registry,
+        )
         self.batch_duration = Histogram(
             "ordering_consumer_batch_duration_seconds",
             "Time to handle a batch and commit what finished",
@@ -93,6 +104,10 @@ class ConsumerMetrics:
     def batch_done(self, records: int, seconds: float) -> None:
         self.batch_size.observe(records)
         self.batch_duration.observe(seconds)
+
+    def flow(self, in_progress: int, paused: bool) -> None:
+        self.in_progress.set(in_progress)
+        self.paused.set(int(paused))
 
     def partition_lag(self, lags: Mapping[Partition, int], assigned: Collection[Partition]) -> None:
         """Set the lag of the partitions just handled; drop those no longer assigned."""

@@ -20,12 +20,15 @@ from opentelemetry.trace import Span
 
 from consumer.crashpoints import BEFORE_COMMIT, crash_point
 from consumer.errors import EventRejected, TransientError
+from consumer.flow import FlowControl, Unbounded
 from consumer.offsets import PartitionProgress
 from observability.tracing import consuming, mark_failed
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes | None, bytes | None], Awaitable[object]]
+# How often a paused consumer asks again whether the orders in progress have come down.
+PAUSED_POLL_MS = 250
 DeadLetter = Callable[[Any, EventRejected], Awaitable[None]]
 
 
@@ -39,6 +42,9 @@ class LoopMetrics(Protocol):
     def partition_lag(
         self, lags: Mapping[tuple[str, int], int], assigned: Collection[tuple[str, int]]
     ) -> None: ...
+
+
+Flow = FlowControl | Unbounded
 
 
 class Unmeasured:
@@ -103,6 +109,7 @@ class ConsumeLoop:
         concurrency: int,
         backoff: Backoff,
         metrics: LoopMetrics | None = None,
+        flow: Flow | None = None,
     ) -> None:
         self._consumer = consumer
         self._handle = handle
@@ -112,10 +119,11 @@ class ConsumeLoop:
         self._slots = asyncio.Semaphore(concurrency)
         self._backoff = backoff
         self._metrics: LoopMetrics = metrics or Unmeasured()
+        self._flow: Flow = flow or Unbounded()
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            batch = await self._fetch()
             if not batch:
                 continue
             self._gate.idle.clear()
@@ -127,6 +135,23 @@ class ConsumeLoop:
             records = sum(len(part) for part in batch.values())
             self._metrics.batch_done(records, time.monotonic() - started)
             self._report_lag(batch)
+
+    async def _fetch(self) -> dict[TopicPartition, list[Any]]:
+        """The next batch, as large as flow control allows. Paused, the fetch still polls (it
+        returns nothing from paused partitions), so the consumer stays in its group."""
+        room = await self._flow.room()
+        if room == 0:
+            # The whole assignment, each time: a rebalance may have brought new partitions.
+            self._consumer.pause(*self._consumer.assignment())
+            batch: dict[TopicPartition, list[Any]] = await self._consumer.getmany(
+                timeout_ms=PAUSED_POLL_MS
+            )
+            return batch
+        if paused := self._consumer.paused():
+            self._consumer.resume(*paused)
+        records = min(self._max_records, room)
+        batch = await self._consumer.getmany(timeout_ms=500, max_records=records)
+        return batch
 
     def _report_lag(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Records left in each partition after the batch: its end as of the last fetch, less

@@ -34,6 +34,11 @@ class ConsumerSettings(
     # ISO 4217 codes, comma-separated; orders in any other currency are dead-lettered.
     accepted_currencies: Annotated[frozenset[str], NoDecode] = frozenset({"USD"})
     max_batch_records: int = Field(default=500, ge=1)
+    # Flow control (consumer/flow.py): at this many orders in progress (stored, not yet
+    # CONFIRMED or ended, counted in MySQL across every consumer) the consumer pauses its
+    # partitions, and resumes once they are down to half. The default keeps one worker
+    # process busy with room to spare; see the README on sizing it.
+    max_orders_in_progress: int = Field(default=200, ge=2)
     max_concurrency: int = Field(default=32, ge=1)
     retry_initial_seconds: float = Field(default=0.5, gt=0)
     retry_max_seconds: float = Field(default=30.0, gt=0)

@@ -94,13 +94,21 @@ async def records_pending(consumer: OffsetSource) -> bool:
 
 
 async def watch(
-    consumer: OffsetSource, watchdog: ProgressWatchdog, *, batch_idle: asyncio.Event
+    consumer: OffsetSource,
+    watchdog: ProgressWatchdog,
+    *,
+    batch_idle: asyncio.Event,
+    held: Callable[[], bool] = lambda: False,
 ) -> None:
     """Raise `ConsumerStalledError` once the consumer has stalled; run it beside the loop.
-    `batch_idle` is clear while the loop handles a batch: its records are pending too."""
+    `batch_idle` is clear while the loop handles a batch: its records are pending too. While
+    `held` (flow control has paused the partitions), records wait on purpose: no stall."""
     interval = watchdog.check_interval
     while True:
         await asyncio.sleep(interval)
+        if held():
+            watchdog.stalled(pending=False)
+            continue
         pending = not batch_idle.is_set()
         if not pending:
             try:

@@ -22,6 +22,10 @@ _ORDER_COLUMNS = (
     "id, order_ref, customer_id, customer_email, currency, order_date, status, total_amount,"
     " payment_method, content_fingerprint, temporal_workflow_id, failure_reason, status_sequence"
 )
+COUNT_IN_PROGRESS = (
+    "SELECT COUNT(*) FROM orders"
+    " WHERE status IN ('PENDING', 'VALIDATING', 'RESERVING_STOCK', 'PROCESSING_PAYMENT')"
+)
 _ADVANCE_STATUS = (
     "UPDATE orders SET status = :status, failure_reason = :reason, status_sequence = :sequence"
     " WHERE id = :order_id AND status_sequence < :sequence"
@@ -119,6 +123,13 @@ class OrderRepository:
     async def find_by_ref(self, order_ref: str) -> OrderRow | None:
         async with connection(self._database) as conn:
             return await self._fetch_order(conn, "order_ref", order_ref)
+
+    async def count_in_progress(self) -> int:
+        """Orders stored and not yet CONFIRMED or ended: the work in flight, read through the
+        status index (`consumer.flow`)."""
+        async with connection(self._database) as conn:
+            count = await conn.fetch_val(COUNT_IN_PROGRESS)
+        return int(count)
 
     async def get(self, order_id: int) -> OrderRow | None:
         async with connection(self._database) as conn:

@@ -27,6 +27,7 @@ from db.outbox import StatusOutbox
 from db.payments import PaymentRepository
 from kafka_connection.access import check_access as check_kafka_access
 from kafka_connection.client import client_options as kafka_client_options
+from kafka_connection.topics import check_topics
 from observability.exit import exit_now
 from observability.exporters import open_observability
 from observability.process import run_service
@@ -85,6 +86,8 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
         **kafka_client_options(settings), enable_idempotence=True, acks="all"
     )
     await producer.start()
+    if settings.status_relay == "builtin":
+        await check_topics(producer.client, {"STATUS_TOPIC": settings.status_topic})
     publisher = StatusPublisher(producer, settings.status_topic)
     relay = status_relay(settings, StatusOutbox(database), publisher, metrics)
     cache_bytecode(workflows)  # the sandbox imports it for every new workflow run
@@ -171,6 +174,7 @@ def order_worker(
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_cached_workflows=settings.max_cached_workflows,
         # The default is 0: activities would be cancelled at once on shutdown.
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
         sticky_queue_schedule_to_start_timeout=timedelta(

@@ -32,6 +32,9 @@ class WorkerSettings(
     worker_processes: int = Field(default=1, ge=1, le=64)
     max_concurrent_activities: int = Field(default=100, ge=1)
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1)
+    # Workflows kept in memory between their tasks: at least this process's share of the
+    # consumers' MAX_ORDERS_IN_PROGRESS plus the orders in their cancel window.
+    max_cached_workflows: int = Field(default=1000, ge=1)
     graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
     # How long a workflow task waits for the worker that last ran the workflow before any
     # worker may take it: after a worker dies, its open workflows resume this much later.

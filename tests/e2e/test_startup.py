@@ -90,3 +90,20 @@ def test_an_unknown_trace_exporter_is_a_configuration_error(
         f"{module}: invalid configuration: otel_traces_exporter "
         "(Input should be 'otlp', 'console' or 'none')"
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "variable"),
+    [("consumer", "ORDERS_TOPIC"), ("consumer", "DLQ_TOPIC"), ("worker", "STATUS_TOPIC")],
+)
+def test_a_missing_topic_stops_the_process_naming_it_and_its_setting(
+    endpoints: Endpoints, module: str, variable: str
+) -> None:
+    # The brokers create no topic on demand: a misspelt name would leave the consumer reading
+    # nothing, or a record retried for ever.
+    result = run(module, {**endpoints_env(endpoints), variable: "orders.statsu"})
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"{module} cannot run" in result.stderr
+    assert f"Kafka has no topic orders.statsu ({variable})" in result.stderr

@@ -126,6 +126,24 @@ async def test_a_batch_in_flight_counts_as_records_pending() -> None:
         await asyncio.wait_for(watch(caught_up, ProgressWatchdog(0.2), batch_idle=in_flight), 5)
 
 
+async def test_records_held_back_by_flow_control_are_no_stall() -> None:
+    behind = FakeOffsets({TP0: 5}, {TP0: 500})  # a backlog, paused on purpose
+    idle_batch = asyncio.Event()
+    idle_batch.set()
+    held = True
+
+    # Held for ten stall times: no stall.
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(
+            watch(behind, ProgressWatchdog(0.1), batch_idle=idle_batch, held=lambda: held), 1
+        )
+    held = False  # resumed, and nothing moves: a stall again
+    with pytest.raises(ConsumerStalledError):
+        await asyncio.wait_for(
+            watch(behind, ProgressWatchdog(0.1), batch_idle=idle_batch, held=lambda: held), 5
+        )
+
+
 async def test_a_stall_stops_the_loop_and_cancels_it_when_it_does_not_stop() -> None:
     stop = asyncio.Event()
     cancelled = asyncio.Event()
