@@ -21,6 +21,7 @@ from bench.fresh import fresh_setup
 from bench.kafka import kafka_options
 from bench.orders import new_refs, publish, status_reader
 from bench.report import Progress, per_second
+from bench.server import server_quiet
 from bench.watch import Watch
 from consumer.settings import ConsumerSettings
 from db.orders import COUNT_IN_PROGRESS
@@ -44,6 +45,7 @@ def fifth_rates(times: list[float]) -> list[float]:
 
 
 async def drain_backlog(watch: Watch, base: dict[str, str], count: int) -> dict[str, Any]:
+    await server_quiet(watch)
     async with fresh_setup(base, stock=count * 2 + 10) as setup:
         kafka = kafka_options(base)
         refs = new_refs("m", count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 from dataclasses import dataclass
@@ -61,6 +62,22 @@ def processes(
     stack = stack_servers()
     measured |= {name: stack[name] for name in servers if name in stack}
     return measured | {BENCH: psutil.Process()}
+
+
+async def settled(
+    process: psutil.Process, *, busy_below: float = 0.05, window: float = 1.0, limit: float = 60
+) -> float:
+    """Wait until `process` spends less than `busy_below` of a core over `window` seconds, at
+    most `limit` seconds; the seconds waited. The Temporal server goes on with the last stage's
+    background work (visibility, deletions) after its workflows close: a stage started
+    meanwhile would pay for it."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit:
+        before = cpu_seconds(process)
+        await asyncio.sleep(window)
+        if cpu_seconds(process) - before < busy_below * window:
+            break
+    return time.monotonic() - began
 
 
 def cpu_seconds(process: psutil.Process) -> float:

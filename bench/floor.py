@@ -15,6 +15,7 @@ from typing import Any
 from bench.bare import WARM_UP, meter_script
 from bench.cpu import KAFKA, MARIADB, TEMPORAL, CpuCost
 from bench.fresh import fresh_setup
+from bench.server import server_quiet
 from bench.watch import Watch
 
 NOOP_WORKER = "noop-worker"
@@ -37,6 +38,7 @@ class Floor:
 
 
 async def measure_floor(watch: Watch, base: dict[str, str], count: int) -> Floor:
+    await server_quiet(watch)
     async with fresh_setup(base, stock=(count + WARM_UP) * 2 + 10) as setup:
         env = setup.env
         watch.start(NOOP_WORKER, "bench.noop_worker", env, env["ORDERING_TASK_QUEUE"])

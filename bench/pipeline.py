@@ -20,6 +20,7 @@ from bench.kafka import kafka_options
 from bench.mysql_load import read_counters
 from bench.orders import new_refs, publish, status_reader
 from bench.report import Progress, cdf, latency, per_second
+from bench.server import server_quiet
 from bench.temporal import connect, until_closed
 from bench.watch import Watch
 
@@ -66,6 +67,7 @@ async def run_round(
 ) -> Round:
     """`count` orders published as fast as Kafka takes them, or open-loop at `rate` a second."""
     label = shape if rate is None else f"{shape} at {rate:.1f}/s"
+    await server_quiet(watch)
     async with fresh_setup(base, stock=(count + WARM_UP) * 2 + 10) as setup:
         watch.start("worker", WORKERS[shape], setup.env)
         watch.start("consumer", "consumer", setup.env)

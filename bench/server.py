@@ -19,7 +19,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cpu import TEMPORAL
+import psutil
+
+from bench.cpu import TEMPORAL, settled
 from bench.watch import Watch
 from devstack.temporal import server_argv, serves_namespace
 
@@ -50,6 +52,12 @@ async def fresh_server(watch: Watch, namespace: str) -> AsyncIterator[Server]:
     finally:
         watch.stop(TEMPORAL)
         shutil.rmtree(home, ignore_errors=True)
+
+
+async def server_quiet(watch: Watch) -> float:
+    """Wait for the bench's Temporal server to finish the last stage's background work before
+    the next stage starts (at most a minute); the seconds waited."""
+    return await settled(psutil.Process(watch.processes(TEMPORAL)[TEMPORAL].pid))
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
