@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
     SearchAttributeKey,
@@ -25,6 +27,7 @@ from schemas.workflow_io import (
     workflow_id_for,
 )
 
+log = logging.getLogger(__name__)
 ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)
 CUSTOMER_ID = SearchAttributeKey.for_int(SEARCH_ATTRIBUTE_CUSTOMER_ID)
 ORDER_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_STATUS)
@@ -99,6 +102,11 @@ class TemporalOrders:
             # or runs once, and that is all it ever will; another order's is refused.
             if not await self._runs_order(workflow_id, workflow_input.order_ref):
                 raise WorkflowIdTakenError(workflow_id, workflow_input.order_ref) from None
+            if new:
+                log.info(
+                    "order workflow found started by another consumer",
+                    extra={"order_ref": workflow_input.order_ref, "workflow_id": workflow_id},
+                )
         except RPCError as error:
             raise _translate(error) from error
 

@@ -24,6 +24,9 @@ STARTED = "order workflow started"
 IGNORED = "order already started; redelivery ignored"
 ASSIGNED = "partitions assigned"
 COMMIT_FAILED = "offset commit failed"
+# The member that lost its partitions mid-start finds the order's workflow started by the
+# member that took them: the same order's, a duplicate, not a crash.
+FOUND_STARTED = "order workflow found started by another consumer"
 LEFT_GROUP = "LeaveGroup request succeeded"  # aiokafka's own line
 
 # Each new order takes a quarter of a second, two at a time: the stream lasts long enough for
@@ -108,12 +111,14 @@ async def test_a_batch_slower_than_the_poll_interval_costs_a_commit_not_the_cons
     pipeline: Pipeline,
 ) -> None:
     pipeline.processes.start("worker")
-    # Every new order of consumer-slow takes 3 s, and it may go 2 s without polling.
+    # Every new order of consumer-slow waits 8 s between its row and its workflow's start, and
+    # it may go 2 s without polling: its partitions move to consumer-b, which finds the rows
+    # and starts their workflows while consumer-slow still waits to start them itself.
     pipeline.processes.start(
         "consumer",
         name="consumer-slow",
         KAFKA_MAX_POLL_INTERVAL_MS="2000",
-        ORDERING_SLOW_HANDLER_SECONDS="3",
+        ORDERING_SLOW_HANDLER_SECONDS="8",
     )
     pipeline.processes.start("consumer", name="consumer-b")
     await wait_until(lambda: split_between(pipeline, "consumer-slow", "consumer-b"))
@@ -134,6 +139,7 @@ async def test_a_batch_slower_than_the_poll_interval_costs_a_commit_not_the_cons
     assert problems == [], describe(problems)
     log = pipeline.processes.log("consumer-slow")
     assert LEFT_GROUP in log  # the poll interval ran out mid-batch
+    assert FOUND_STARTED in log  # two owners of one record, both starting its order
     assert log.count(f"consuming {pipeline.topics.orders}") == 1  # one process all along
     assert committed, f"commits stop at {offsets.readings[-1]}, expected {ends(refs)}"
     assert len({tuple(sorted(r.items())) for r in offsets.readings}) > 1  # watched them move
