@@ -124,22 +124,34 @@ async def test_a_transaction_rolled_back_by_a_deadlock_runs_again(
     assert await stock(database) == [48, 48]
 
 
+async def in_flight(observer: databases.Database, marker: str) -> None:
+    """Return once MySQL is running another connection's statement that contains `marker`:
+    the query is in flight, not merely sent. Each check is a query of its own: no sleep."""
+    running = (
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST"
+        " WHERE INFO LIKE :marker AND ID <> CONNECTION_ID()"
+    )
+    async with asyncio.timeout(10):
+        while not await observer.fetch_val(running, {"marker": f"%{marker}%"}):
+            pass
+
+
 async def test_a_cancelled_query_leaves_the_pool_answering_correctly(
-    migrated_database_url: str,
+    database: databases.Database, migrated_database_url: str
 ) -> None:
     # One connection only: whatever the cancelled query left behind, the next query meets it.
-    database = database_for(migrated_database_url, min_size=1, max_size=1)
-    await database.connect()
+    single = database_for(migrated_database_url, min_size=1, max_size=1)
+    await single.connect()
     try:
-        slow = asyncio.create_task(database.fetch_val("SELECT 'stale' FROM (SELECT SLEEP(2)) AS s"))
-        await asyncio.sleep(0.3)
+        slow = asyncio.create_task(single.fetch_val("SELECT 'stale' FROM (SELECT SLEEP(2)) AS s"))
+        await in_flight(database, "'stale'")
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
 
-        answers = [await database.fetch_val("SELECT :n", {"n": n}) for n in range(5)]
+        answers = [await single.fetch_val("SELECT :n", {"n": n}) for n in range(5)]
     finally:
-        await database.disconnect()
+        await single.disconnect()
 
     assert answers == [0, 1, 2, 3, 4]
 
@@ -154,11 +166,11 @@ async def test_a_transaction_cancelled_midway_stays_cancelled_commits_nothing_an
     async def take_and_stall() -> None:
         async with transaction(single) as conn:
             await conn.execute("UPDATE products SET stock_quantity = 0 WHERE id = 1")
-            await conn.fetch_val("SELECT SLEEP(2)")
+            await conn.fetch_val("SELECT SLEEP(2) AS stalled_midway")
 
     try:
         task = asyncio.create_task(take_and_stall())
-        await asyncio.sleep(0.3)
+        await in_flight(database, "stalled_midway")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
