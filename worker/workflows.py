@@ -164,8 +164,9 @@ class OrderProcessingWorkflow:
         workflow.upsert_search_attributes([_ORDER_STATUS.value_set(state.status.value)])
 
     async def _step_by_step(self, step: StepInput, payment: PaymentStepInput) -> OrderState | None:
-        """The forward steps of orders started before `steps-in-one-activity`: one local
-        activity each, a requested stop honoured between them."""
+        """The forward steps of orders started without the steps' version in their input (by
+        the consumer before it set one): one local activity each, a requested stop honoured
+        between them."""
         state: OrderState | None = None
         for name, arg in (
             (VALIDATE_ORDER_STEP, step),

