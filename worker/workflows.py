@@ -73,11 +73,6 @@ class _Ending(NamedTuple):
     reason: str | None
 
 
-def _stops(state: OrderState) -> bool:
-    """Whether the order goes no further forward: ended, failed, or asked to cancel."""
-    return state.status.is_terminal or state.failure is not None or state.cancel_requested
-
-
 class _StepFailedError(Exception):
     """Leaves the order's steps once one has failed; the ending is already recorded."""
 
@@ -153,7 +148,7 @@ class OrderProcessingWorkflow:
             else:
                 payment = advance.model_dump(exclude={"complete"})
                 state = await self._step_by_step(step, PaymentStepInput.model_validate(payment))
-            if state is not None and state.status is OrderStatus.CONFIRMED and not _stops(state):
+            if state is not None and state.status is OrderStatus.CONFIRMED and state.goes_on:
                 await self._hold_for_cancellation()
                 if self._ending is None:
                     state = await self._mysql_step(COMPLETE_ORDER_STEP, step)
@@ -173,7 +168,7 @@ class OrderProcessingWorkflow:
             (RESERVE_STOCK_STEP, step),
             (PROCESS_PAYMENT_STEP, payment),
         ):
-            if self._ending is not None or (state is not None and _stops(state)):
+            if self._ending is not None or (state is not None and not state.goes_on):
                 break
             state = await self._mysql_step(name, arg)
         return state
