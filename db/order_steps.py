@@ -199,7 +199,7 @@ async def _validate(
     if order.status is not OrderStatus.PENDING or order.cancel_requested:
         return order.state()
     await enter(conn, order, OrderStatus.VALIDATING, headers)
-    items = await _items(conn, order.id)
+    items = await _items(conn, order)
     prices = await _prices(conn, {line.product_id for line in items})
     failure = rule(items, order.total_amount, prices)
     if failure is not None:
@@ -211,7 +211,7 @@ async def _reserve_stock(conn: Any, order: LockedOrder, headers: Headers) -> Ord
     if order.status is not OrderStatus.VALIDATING or order.cancel_requested:
         return order.state()
     await enter(conn, order, OrderStatus.RESERVING_STOCK, headers)
-    wanted = summed((line.product_id, line.quantity) for line in await _items(conn, order.id))
+    wanted = summed((line.product_id, line.quantity) for line in await _items(conn, order))
     await conn.execute("SAVEPOINT take_stock")
     try:
         await take_stock(conn, order.id, wanted)
@@ -295,20 +295,24 @@ def _payment_values(order: LockedOrder) -> dict[str, object]:
     }
 
 
-async def _items(conn: Any, order_id: int) -> list[OrderLine]:
-    records = await conn.fetch_all(
-        "SELECT product_id, quantity, unit_price FROM order_items"
-        " WHERE order_id = :order_id ORDER BY id",
-        {"order_id": order_id},
-    )
-    return [
-        OrderLine(
-            product_id=int(r["product_id"]),
-            quantity=int(r["quantity"]),
-            unit_price=Decimal(r["unit_price"]),
+async def _items(conn: Any, order: LockedOrder) -> list[OrderLine]:
+    """The order's lines, read once a transaction: `begin_order` validates them, then
+    reserves them."""
+    if order.lines is None:
+        records = await conn.fetch_all(
+            "SELECT product_id, quantity, unit_price FROM order_items"
+            " WHERE order_id = :order_id ORDER BY id",
+            {"order_id": order.id},
         )
-        for r in records
-    ]
+        order.lines = [
+            OrderLine(
+                product_id=int(r["product_id"]),
+                quantity=int(r["quantity"]),
+                unit_price=Decimal(r["unit_price"]),
+            )
+            for r in records
+        ]
+    return order.lines
 
 
 async def _prices(conn: Any, product_ids: set[int]) -> dict[int, Decimal]:

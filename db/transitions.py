@@ -19,7 +19,7 @@ from db.outbox import add_status_event
 from db.statements import to_utc_naive
 from schemas.order import OrderStatus
 from schemas.steps import OrderState
-from schemas.workflow_io import StatusChange, workflow_id_for
+from schemas.workflow_io import OrderLine, StatusChange, workflow_id_for
 
 REASON_LENGTH = 255
 
@@ -58,6 +58,8 @@ class LockedOrder:
     stock_reserved: bool
     payment_status: str | None
     payment_id: str | None
+    # The order's lines once a step of this transaction has read them (`db.order_steps`).
+    lines: list[OrderLine] | None = None
 
     def state(self, *, failure: str | None = None) -> OrderState:
         return OrderState(
