@@ -27,9 +27,9 @@ from observability.tracing import consuming, mark_failed
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes | None, bytes | None], Awaitable[object]]
+DeadLetter = Callable[[Any, EventRejected], Awaitable[None]]
 # How often a paused consumer asks again whether the orders in progress have come down.
 PAUSED_POLL_MS = 250
-DeadLetter = Callable[[Any, EventRejected], Awaitable[None]]
 
 
 class LoopMetrics(Protocol):

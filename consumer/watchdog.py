@@ -107,7 +107,7 @@ async def watch(
     while True:
         await asyncio.sleep(interval)
         if held():
-            watchdog.stalled(pending=False)
+            watchdog.progressed()  # waiting on purpose restarts the clock, as an idle topic does
             continue
         pending = not batch_idle.is_set()
         if not pending:
