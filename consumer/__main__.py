@@ -19,6 +19,7 @@ from consumer.handlers import OrderEventHandler, WorkflowOptions
 from consumer.metrics import ConsumerMetrics, CountedWorkflows, TimedStore
 from consumer.runner import Backoff, BatchGate, ConsumeLoop
 from consumer.settings import ConsumerSettings
+from consumer.sweeper import Sweeper, beside
 from consumer.temporal import TemporalOrders
 from consumer.watchdog import (
     EXIT_STALLED,
@@ -80,20 +81,25 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         producer.client, {"ORDERS_TOPIC": settings.orders_topic, "DLQ_TOPIC": settings.dlq_topic}
     )
     await consumer.start()
+    options = WorkflowOptions(
+        cancel_window_seconds=settings.ordering_cancel_window_seconds,
+        activity_timeout_seconds=settings.ordering_activity_timeout_seconds,
+        activity_max_attempts=settings.ordering_activity_max_attempts,
+        outage_tolerance_hours=settings.ordering_outage_tolerance_hours,
+        activity_initial_interval_seconds=settings.ordering_activity_initial_interval_seconds,
+    )
+    workflows = CountedWorkflows(TemporalOrders(client, settings.ordering_task_queue), metrics)
+    sealer = settings.secrets_sealer()
     handler = OrderEventHandler(
         # A batch's orders go to MySQL together: one transaction, not one per order.
         TimedStore(CoalescedOrderStore(OrderRepository(database))),
-        CountedWorkflows(TemporalOrders(client, settings.ordering_task_queue), metrics),
-        WorkflowOptions(
-            cancel_window_seconds=settings.ordering_cancel_window_seconds,
-            activity_timeout_seconds=settings.ordering_activity_timeout_seconds,
-            activity_max_attempts=settings.ordering_activity_max_attempts,
-            outage_tolerance_hours=settings.ordering_outage_tolerance_hours,
-            activity_initial_interval_seconds=settings.ordering_activity_initial_interval_seconds,
-        ),
+        workflows,
+        options,
         settings.max_message_bytes,
         settings.accepted_currencies,
+        sealer,
     )
+    sweeper = Sweeper(OrderRepository(database), workflows, options, sealer, metrics)
     flow = FlowControl(
         OrderRepository(database),
         metrics,
@@ -121,7 +127,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     log.info("consuming %s as group %s", settings.orders_topic, settings.kafka_consumer_group)
     try:
         await run_watched(
-            loop.run(stop),
+            beside(loop.run(stop), sweeper.run(stop)),
             watch(consumer, watchdog, batch_idle=gate.idle, held=lambda: flow.paused),
             stop,
             grace=settings.shutdown_timeout_seconds,

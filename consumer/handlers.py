@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
@@ -21,6 +22,7 @@ from consumer.decoding import decode_event
 from consumer.errors import EventRejected, TransientError
 from db.errors import DatabaseUnavailableError
 from db.order_rows import NewOrder, OrderInsertResult, OrderRow
+from db.sealing import OrderSecrets, Sealer
 from schemas.events import (
     OrderCancellationRequested,
     OrderPlaced,
@@ -65,6 +67,46 @@ class WorkflowOptions:
     outage_tolerance_hours: float = 24.0
     activity_initial_interval_seconds: float = 1.0
 
+    def workflow_input(
+        self, order_id: int, order: OrderFields, secrets: OrderSecrets
+    ) -> OrderWorkflowInput:
+        """The input that starts an order's workflow, from the order and these options."""
+        return OrderWorkflowInput(
+            order_id=order_id,
+            order_ref=order.order_ref,
+            customer_id=order.customer_id,
+            customer_email=secrets.customer_email,
+            currency=order.currency,
+            items=order.items,
+            total_amount=order.total_amount,
+            payment_method=order.payment_method,
+            payment_token=secrets.payment_token,
+            cancel_window_seconds=self.cancel_window_seconds,
+            activity_timeout_seconds=self.activity_timeout_seconds,
+            activity_max_attempts=self.activity_max_attempts,
+            outage_tolerance_hours=self.outage_tolerance_hours,
+            activity_initial_interval_seconds=self.activity_initial_interval_seconds,
+            steps_version=STEPS_IN_ONE_ACTIVITY,
+        )
+
+
+class OrderFields(Protocol):
+    """What a workflow's input takes from an order, received (`NewOrder`) or stored
+    (`UnstartedOrder`)."""
+
+    @property
+    def order_ref(self) -> str: ...
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def items(self) -> tuple[OrderLine, ...]: ...
+    @property
+    def total_amount(self) -> Decimal: ...
+    @property
+    def payment_method(self) -> str: ...
+
 
 class OrderEventHandler:
     def __init__(
@@ -74,8 +116,10 @@ class OrderEventHandler:
         options: WorkflowOptions,
         max_message_bytes: int,
         accepted_currencies: frozenset[str],
+        sealer: Sealer | None,
     ) -> None:
         self._store = store
+        self._sealer = sealer
         self._workflows = workflows
         self._options = options
         self._max_bytes = max_message_bytes
@@ -99,7 +143,9 @@ class OrderEventHandler:
                 f"Currency is not one this system accepts ({', '.join(sorted(self._currencies))})",
             )
         fingerprint = order_content_fingerprint(event.order)
-        stored = await self._store.insert_order(_new_order(event, fingerprint))
+        secrets = OrderSecrets(event.order.customer_email, event.order.payment.token)
+        new = self._new_order(event, fingerprint, secrets)
+        stored = await self._store.insert_order(new)
         log_extra = {"order_ref": event.order.order_ref, "order_id": stored.order_id}
         if not stored.created and stored.content_fingerprint != fingerprint:
             raise EventRejected(
@@ -114,7 +160,7 @@ class OrderEventHandler:
         crash_point(AFTER_INSERT)
         await slow_point()
         await self._workflows.start_order(
-            self._workflow_input(event, stored.order_id), new=stored.created
+            self._options.workflow_input(stored.order_id, new, secrets), new=stored.created
         )
         crash_point(AFTER_START)
         await self._store.set_workflow_id(stored.order_id, workflow_id_for(stored.order_id))
@@ -146,40 +192,22 @@ class OrderEventHandler:
         log.info("cancellation signalled", extra=log_extra)
         return Outcome.CANCEL_SIGNALLED
 
-    def _workflow_input(self, event: OrderPlaced, order_id: int) -> OrderWorkflowInput:
-        order, options = event.order, self._options
-        return OrderWorkflowInput(
-            order_id=order_id,
+    def _new_order(self, event: OrderPlaced, fingerprint: str, secrets: OrderSecrets) -> NewOrder:
+        order = event.order
+        # Sealed, the email and the token are kept for the sweeper and neither is in clear.
+        sealed = self._sealer.seal(order.order_ref, secrets) if self._sealer else None
+        return NewOrder(
             order_ref=order.order_ref,
             customer_id=order.customer_id,
-            customer_email=order.customer_email,
+            customer_email=None if sealed else order.customer_email,
             currency=order.currency,
-            items=order_lines(event),
             total_amount=order.total_amount,
             payment_method=order.payment.method,
-            payment_token=order.payment.token,
-            cancel_window_seconds=options.cancel_window_seconds,
-            activity_timeout_seconds=options.activity_timeout_seconds,
-            activity_max_attempts=options.activity_max_attempts,
-            outage_tolerance_hours=options.outage_tolerance_hours,
-            activity_initial_interval_seconds=options.activity_initial_interval_seconds,
-            steps_version=STEPS_IN_ONE_ACTIVITY,
+            content_fingerprint=fingerprint,
+            order_date=event.occurred_at,
+            items=order_lines(event),
+            sealed_secrets=sealed,
         )
-
-
-def _new_order(event: OrderPlaced, fingerprint: str) -> NewOrder:
-    order = event.order
-    return NewOrder(
-        order_ref=order.order_ref,
-        customer_id=order.customer_id,
-        customer_email=order.customer_email,
-        currency=order.currency,
-        total_amount=order.total_amount,
-        payment_method=order.payment.method,
-        content_fingerprint=fingerprint,
-        order_date=event.occurred_at,
-        items=order_lines(event),
-    )
 
 
 def order_lines(event: OrderPlaced) -> tuple[OrderLine, ...]:

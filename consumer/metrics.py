@@ -80,6 +80,17 @@ class ConsumerMetrics:
             " reached), else 0",
             registry=registry,
         )
+        self.swept = Counter(
+            "ordering_orders_swept",
+            "Orders stored but not started that the sweeper started without their record",
+            registry=registry,
+        )
+        self.unstartable = Gauge(
+            "ordering_orders_unstartable",
+            "PENDING orders without a workflow that the sweeper cannot start (no sealed"
+            " secrets, or none it can open), as its last pass found them",
+            registry=registry,
+        )
         self.batch_duration = Histogram(
             "ordering_consumer_batch_duration_seconds",
             "Time to handle a batch and commit what finished",
@@ -108,6 +119,10 @@ class ConsumerMetrics:
     def flow(self, in_progress: int, paused: bool) -> None:
         self.in_progress.set(in_progress)
         self.paused.set(int(paused))
+
+    def sweep_done(self, started: int, unstartable: int) -> None:
+        self.swept.inc(started)
+        self.unstartable.set(unstartable)
 
     def partition_lag(self, lags: Mapping[Partition, int], assigned: Collection[Partition]) -> None:
         """Set the lag of the partitions just handled; drop those no longer assigned."""

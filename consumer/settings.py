@@ -9,12 +9,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from db.connection import DatabaseUrl
+from db.sealing import Sealer
 from db.tls import DatabaseTlsSettings
 from kafka_connection.settings import KafkaSettings
 from observability.exporters import MetricsSettings
 from observability.tracing import TracingSettings
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
+from temporal_connection.encryption import decode_key
 from temporal_connection.settings import TemporalSettings
 
 
@@ -74,3 +76,10 @@ class ConsumerSettings(
         if not codes or any(re.fullmatch(r"[A-Z]{3}", code) is None for code in codes):
             raise ValueError("must be comma-separated three-letter ISO 4217 codes, such as USD,EUR")
         return codes
+
+    def secrets_sealer(self) -> Sealer | None:
+        """What seals each order's email and payment token in MySQL: the payload key."""
+        key = self.payload_encryption_key
+        if key is None:
+            return None
+        return Sealer(self.payload_encryption_key_id, decode_key(key.get_secret_value()))

@@ -17,7 +17,7 @@ DUPLICATE_KEY = 1062
 
 _INSERT_ORDERS = (
     "INSERT INTO orders (order_ref, customer_id, customer_email, currency, order_date, status,"
-    " total_amount, payment_method, content_fingerprint) VALUES {rows}"
+    " total_amount, payment_method, content_fingerprint, sealed_secrets) VALUES {rows}"
 )
 _INSERT_ITEMS = "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES {rows}"
 
@@ -73,6 +73,7 @@ def _order_values(order: NewOrder) -> tuple[object, ...]:
         order.total_amount,
         order.payment_method,
         order.content_fingerprint,
+        order.sealed_secrets,
     )
 
 

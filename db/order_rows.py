@@ -13,22 +13,28 @@ from schemas.order import OrderStatus
 from schemas.workflow_io import OrderLine
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-_LIMITS = {"order_ref": 64, "customer_email": 254, "payment_method": 32}
+_LIMITS = {"order_ref": 64, "payment_method": 32}
+EMAIL_LIMIT = 254
 
 
 @dataclass(frozen=True, slots=True)
 class NewOrder:
-    """An order as received, before it has an id; `order_date` is aware and stored as UTC."""
+    """An order as received, before it has an id; `order_date` is aware and stored as UTC.
+
+    With a payload key the customer's email and the payment token travel in `sealed_secrets`
+    (`db.sealing`) and `customer_email` is None; without one the email is in clear and the
+    token is not stored."""
 
     order_ref: str
     customer_id: int
-    customer_email: str
+    customer_email: str | None
     currency: str
     total_amount: Decimal
     payment_method: str
     content_fingerprint: str
     order_date: datetime
     items: tuple[OrderLine, ...]
+    sealed_secrets: bytes | None = None
 
     def __post_init__(self) -> None:
         # Refused here rather than by the server, whose strict mode would raise a data error
@@ -36,6 +42,10 @@ class NewOrder:
         for field, limit in _LIMITS.items():
             if not 0 < len(getattr(self, field)) <= limit:
                 raise ValueError(f"{field} must have 1 to {limit} characters")
+        if self.customer_email is not None and not 0 < len(self.customer_email) <= EMAIL_LIMIT:
+            raise ValueError(f"customer_email must have 1 to {EMAIL_LIMIT} characters")
+        if (self.customer_email is None) == (self.sealed_secrets is None):
+            raise ValueError("an order stores its email either in clear or sealed, not both")
         if self.order_ref.endswith(" "):
             # MySQL compares VARCHAR keys ignoring trailing spaces: "a " would be "a".
             raise ValueError("order_ref must not end with a space")
@@ -77,7 +87,7 @@ class OrderRow:
     id: int
     order_ref: str
     customer_id: int
-    customer_email: str
+    customer_email: str | None  # None when sealed with the order's secrets
     currency: str
     order_date: datetime
     status: OrderStatus
@@ -94,7 +104,7 @@ class OrderRow:
             id=int(record["id"]),
             order_ref=str(record["order_ref"]),
             customer_id=int(record["customer_id"]),
-            customer_email=str(record["customer_email"]),
+            customer_email=record["customer_email"],
             currency=str(record["currency"]),
             order_date=from_utc_naive(record["order_date"]),
             status=OrderStatus(record["status"]),
@@ -146,3 +156,22 @@ class StatusRow:
             reason=record["reason"],
             occurred_at=from_utc_naive(record["occurred_at"]),
         )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class UnstartedOrder:
+    """A PENDING order whose workflow was never recorded as started, with what starting it
+    takes: its lines, and its secrets as stored (`NewOrder` says which form)."""
+
+    id: int
+    order_ref: str
+    customer_id: int
+    customer_email: str | None
+    currency: str
+    total_amount: Decimal
+    payment_method: str
+    sealed_secrets: bytes | None
+    items: tuple[OrderLine, ...]
+
+    def __repr__(self) -> str:
+        return f"UnstartedOrder(id={self.id}, order_ref={self.order_ref!r})"

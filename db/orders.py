@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import databases
@@ -11,10 +12,17 @@ import databases
 from db.connection import connection, order_must_exist, retry_conflicts, transaction
 from db.errors import OrderNotFoundError
 from db.order_inserts import insert_orders_and_items, results_by_ref
-from db.order_rows import ItemRow, NewOrder, OrderInsertResult, OrderRow, StatusRow
+from db.order_rows import (
+    ItemRow,
+    NewOrder,
+    OrderInsertResult,
+    OrderRow,
+    StatusRow,
+    UnstartedOrder,
+)
 from db.outbox import add_status_event
 from db.statements import case_when, in_list, to_utc_naive
-from schemas.workflow_io import StatusChange
+from schemas.workflow_io import OrderLine, StatusChange
 
 REASON_LENGTH = 255
 
@@ -37,6 +45,13 @@ _INSERT_HISTORY = (
     " (order_id, sequence, previous_status, status, reason, occurred_at)"
     " VALUES (:order_id, :sequence, :previous_status, :status, :reason, :occurred_at)"
     " ON DUPLICATE KEY UPDATE sequence = sequence"
+)
+
+# Read through the status index: PENDING orders are few, flow control bounds them.
+_UNSTARTED = (
+    "SELECT id, order_ref, customer_id, customer_email, currency, total_amount, payment_method,"
+    " sealed_secrets FROM orders WHERE status = 'PENDING' AND temporal_workflow_id IS NULL"
+    " AND created_at < CURRENT_TIMESTAMP - INTERVAL :seconds SECOND ORDER BY id LIMIT :limit"
 )
 
 _REQUEST_CANCELLATION = (
@@ -130,6 +145,45 @@ class OrderRepository:
         async with connection(self._database) as conn:
             count = await conn.fetch_val(COUNT_IN_PROGRESS)
         return int(count)
+
+    async def unstarted_orders(self, older_than_seconds: int, limit: int) -> list[UnstartedOrder]:
+        """PENDING orders stored at least `older_than_seconds` ago whose workflow was never
+        recorded as started, oldest first, with their lines."""
+        async with connection(self._database) as conn:
+            records = await conn.fetch_all(
+                _UNSTARTED, {"seconds": older_than_seconds, "limit": limit}
+            )
+            if not records:
+                return []
+            placeholders, ids = in_list([int(record["id"]) for record in records], "id")
+            items = await conn.fetch_all(
+                "SELECT order_id, product_id, quantity, unit_price FROM order_items"
+                f" WHERE order_id IN ({placeholders}) ORDER BY id",
+                ids,
+            )
+        lines: dict[int, list[OrderLine]] = {}
+        for item in items:
+            lines.setdefault(int(item["order_id"]), []).append(
+                OrderLine(
+                    product_id=int(item["product_id"]),
+                    quantity=int(item["quantity"]),
+                    unit_price=Decimal(item["unit_price"]),
+                )
+            )
+        return [
+            UnstartedOrder(
+                id=int(record["id"]),
+                order_ref=str(record["order_ref"]),
+                customer_id=int(record["customer_id"]),
+                customer_email=record["customer_email"],
+                currency=str(record["currency"]),
+                total_amount=Decimal(record["total_amount"]),
+                payment_method=str(record["payment_method"]),
+                sealed_secrets=record["sealed_secrets"],
+                items=tuple(lines.get(int(record["id"]), ())),
+            )
+            for record in records
+        ]
 
     async def get(self, order_id: int) -> OrderRow | None:
         async with connection(self._database) as conn:

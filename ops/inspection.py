@@ -48,8 +48,11 @@ async def gather(records: OrderRecords, workflows: OrderWorkflows, reference: st
     )
 
 
-def mask_email(email: str) -> str:
-    """`a***@example.com`: enough to recognise, not enough to contact."""
+def mask_email(email: str | None) -> str:
+    """`a***@example.com`: enough to recognise, not enough to contact. An email sealed with
+    the order's secrets is not shown at all."""
+    if email is None:
+        return "(sealed)"
     local, at, domain = email.rpartition("@")
     if not at or not local:
         return "***"

@@ -35,10 +35,11 @@ Only reported:
 - a running workflow no worker answers about (get_order_state unanswered).
 - a workflow that ended without finishing the order (terminated, timed out, failed): its
   compensation did not run, so stock or money may be held.
-- an order with no workflow: it cannot be started from here, for the payment token is not
-  stored in MySQL. When the row names no workflow, re-publishing its OrderPlaced (or
-  re-driving it from the dead-letter topic) starts it; a row naming a workflow the namespace
-  does not know (past retention?) needs a person.
+- an order with no workflow. When the row names none, the consumers' sweeper starts it from
+  its sealed secrets within a minute (`consumer/sweeper.py`); reported here, it is one the
+  sweeper cannot start (stored without its payment token: no payload key when it was stored),
+  which re-publishing its OrderPlaced (or re-driving it from the dead-letter topic) starts. A
+  row naming a workflow the namespace does not know (past retention?) needs a person.
 - `order-<id>` running another order (its OrderRef differs): the database and the namespace
   do not belong together.
 
@@ -150,8 +151,8 @@ class Reconciler:
         elif order.temporal_workflow_id is None:
             self._report(
                 order,
-                f"{order.status} and no workflow was started; it cannot be started from here"
-                " (the payment token is not stored in MySQL): re-publish its OrderPlaced to"
+                f"{order.status} and no workflow was started, nor by the consumers' sweeper"
+                " (stored without its sealed payment token?): re-publish its OrderPlaced to"
                 f" {self._options.orders_topic}, or re-drive it with `python -m ops"
                 " dead-letters redrive` if it was dead-lettered",
             )

@@ -1,13 +1,19 @@
-"""Fault 3: the consumer dies between two steps of one order; its redelivery finishes the job.
+"""Fault 3: the consumer dies between two steps of one order; its redelivery finishes the job,
+and where nothing is redelivered, the sweeper does.
 
 Each test ends the consumer at a named crash point (`consumer/crashpoints.py`), shows that it
 died there (exit code 86, its last words) with the record uncommitted, restarts it without the
-crash point and shows the restart handled the same record again before the oracle's verdict.
+crash point and shows the restart handled the same record again (or, its record gone, started
+the order from MySQL) before the oracle's verdict.
 """
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -18,6 +24,8 @@ from tests.harness import order_placed
 from tests.pipeline import Pipeline
 
 STARTED = "order workflow started"
+SWEPT = "sweeper started the order's workflow"
+KEY = base64.b64encode(bytes(range(32))).decode()
 IGNORED = "order already started; redelivery ignored"
 
 
@@ -52,6 +60,48 @@ async def test_a_consumer_killed_after_the_insert_starts_the_workflow_on_redeliv
         assert problems == [], describe(problems)
         assert STARTED in pipeline.processes.log("consumer")  # the restart handled it
         assert await offsets.read() == {partition_of(ref): 1}
+
+
+async def test_an_order_whose_record_is_gone_after_a_crash_is_started_by_the_sweeper(
+    pipeline: Pipeline,
+) -> None:
+    """The record aged out of the topic (deleted here) while the consumer was down after
+    storing the order: nothing redelivers it, and the sweeper starts the order from its row
+    and its sealed secrets, with no token or email in clear in MySQL."""
+    ref, email = "crash-insert-gone", "sweep.me@example.com"
+    pipeline.processes.start("worker", PAYLOAD_ENCRYPTION_KEY=KEY)
+    pipeline.processes.start("consumer", ORDERING_CRASH_AT=AFTER_INSERT, PAYLOAD_ENCRYPTION_KEY=KEY)
+    event = order_placed(ref, [(1, 1, "19.99")])
+    event["order"]["customer_email"] = email
+    await pipeline.publish.event(event)
+
+    await crash_at(pipeline, AFTER_INSERT)
+    row = await pipeline.order_row(ref)
+    assert row is not None
+    assert (row["status"], row["temporal_workflow_id"], row["customer_email"]) == (
+        "PENDING", None, None,
+    )  # fmt: skip
+    assert email.encode() not in row["sealed_secrets"]
+    assert b"tok_ok" not in row["sealed_secrets"]
+    admin = AIOKafkaAdminClient(bootstrap_servers=pipeline.endpoints.kafka_bootstrap)
+    await admin.start()
+    try:
+        gone = TopicPartition(pipeline.topics.orders, partition_of(ref))
+        await admin.delete_records({gone: RecordsToDelete(before_offset=-1)})  # all of it
+    finally:
+        await admin.close()
+
+    pipeline.processes.start("consumer", PAYLOAD_ENCRYPTION_KEY=KEY)
+    await pipeline.statuses.wait_final([ref])
+    problems = await check(pipeline, Expected(orders={ref}, statuses={ref: "COMPLETED"}))
+
+    assert problems == [], describe(problems)
+    consumer_log = pipeline.processes.log("consumer")
+    assert SWEPT in consumer_log
+    assert STARTED not in consumer_log  # not by a redelivery
+    row = await pipeline.order_row(ref)
+    assert row is not None
+    assert row["temporal_workflow_id"] == f"order-{row['id']}"
 
 
 async def test_a_consumer_killed_after_the_start_finds_the_running_workflow_on_redelivery(

@@ -17,6 +17,7 @@ from db.connection import database_for
 from db.errors import OrderNotFoundError
 from db.order_rows import NewOrder
 from db.orders import OrderRepository
+from db.sealing import OrderSecrets, Sealer
 from schemas.order import OrderStatus
 from schemas.workflow_io import OrderLine, StatusChange
 
@@ -267,3 +268,44 @@ async def test_workflow_ids_of_many_orders_are_set_in_one_update_and_a_missing_r
         (third, f"order-{third}"),
     ]
     assert await orders.set_workflow_ids([]) == []
+
+
+async def test_unstarted_orders_are_the_pending_ones_without_a_workflow_past_the_age_given(
+    orders: OrderRepository, database: databases.Database
+) -> None:
+    sealer = Sealer("key-1", bytes(range(32)))
+    secrets = OrderSecrets(customer_email="ada@example.com", payment_token="tok_ok")
+    sealed = replace(
+        new_order("unstarted-sealed"),
+        customer_email=None,
+        sealed_secrets=sealer.seal("unstarted-sealed", secrets),
+    )
+    [old_sealed, old_clear, started, young, moved_on] = await orders.insert_orders(
+        [sealed, new_order("unstarted-clear"), new_order("unstarted-started"),
+         new_order("unstarted-young"), new_order("unstarted-validating")]
+    )  # fmt: skip
+    await orders.set_workflow_id(started.order_id, f"order-{started.order_id}")
+    await orders.record_status(change(moved_on.order_id, 1, OrderStatus.VALIDATING))
+    await database.execute(
+        "UPDATE orders SET created_at = created_at - INTERVAL 1 MINUTE WHERE id <> :young",
+        {"young": young.order_id},
+    )
+
+    found = {o.order_ref: o for o in await orders.unstarted_orders(30, limit=10_000)}
+
+    assert {"unstarted-sealed", "unstarted-clear"} <= set(found)
+    assert not {"unstarted-started", "unstarted-young", "unstarted-validating"} & set(found)
+    swept = found["unstarted-sealed"]
+    assert (swept.id, swept.customer_email, swept.total_amount) == (
+        old_sealed.order_id, None, Decimal("44.98"),
+    )  # fmt: skip
+    assert swept.items == sealed.items
+    assert swept.sealed_secrets is not None
+    assert sealer.open("unstarted-sealed", swept.sealed_secrets) == secrets
+    clear = found["unstarted-clear"]
+    assert (clear.id, clear.customer_email, clear.sealed_secrets) == (
+        old_clear.order_id, "ada@example.com", None,
+    )  # fmt: skip
+    stored = await orders.get(old_sealed.order_id)
+    assert stored is not None
+    assert stored.customer_email is None

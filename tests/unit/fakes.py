@@ -11,7 +11,7 @@ from itertools import count
 from consumer.errors import TransientError
 from db.catalogue import ProductRow
 from db.errors import DatabaseUnavailableError, InsufficientStockError
-from db.order_rows import NewOrder, OrderInsertResult, OrderRow
+from db.order_rows import NewOrder, OrderInsertResult, OrderRow, UnstartedOrder
 from db.payments import PaymentRow, PaymentStatus
 from schemas.events import OrderStatusChanged, status_event
 from schemas.order import OrderStatus
@@ -26,6 +26,7 @@ class FakeOrderStore:
         self.rows: dict[str, OrderRow] = {}
         self.items: dict[int, tuple[OrderLine, ...]] = {}
         self.cancellations: dict[int, str] = {}  # order id -> the first reason recorded
+        self.sealed: dict[int, bytes | None] = {}  # order id -> its sealed secrets
         self.unavailable = False
         self._ids = count(1)
 
@@ -51,7 +52,28 @@ class FakeOrderStore:
         )
         self.rows[row.order_ref] = row
         self.items[row.id] = new.items
+        self.sealed[row.id] = new.sealed_secrets
         return _insert_result(row, created=True)
+
+    async def unstarted_orders(self, older_than_seconds: int, limit: int) -> list[UnstartedOrder]:
+        """Every PENDING order without a workflow, whatever its age: the fake has no clock."""
+        self._check_available()
+        unstarted = [
+            UnstartedOrder(
+                id=row.id,
+                order_ref=row.order_ref,
+                customer_id=row.customer_id,
+                customer_email=row.customer_email,
+                currency=row.currency,
+                total_amount=row.total_amount,
+                payment_method=row.payment_method,
+                sealed_secrets=self.sealed[row.id],
+                items=self.items[row.id],
+            )
+            for row in sorted(self.rows.values(), key=lambda row: row.id)
+            if row.status is OrderStatus.PENDING and row.temporal_workflow_id is None
+        ]
+        return unstarted[:limit]
 
     async def set_workflow_id(self, order_id: int, workflow_id: str) -> None:
         self._check_available()

@@ -10,6 +10,7 @@ import pytest
 
 from consumer.errors import EventRejected, TransientError
 from consumer.handlers import OrderEventHandler, Outcome, WorkflowOptions
+from db.sealing import OrderSecrets, Sealer
 from schemas.order import OrderStatus
 from schemas.workflow_io import OrderLine
 from tests.examples import contract_order_placed
@@ -62,8 +63,9 @@ def workflows() -> FakeOrderWorkflows:
 @pytest.fixture
 def handler(store: FakeOrderStore, workflows: FakeOrderWorkflows) -> OrderEventHandler:
     return OrderEventHandler(
-        store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY
-    )
+        store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY,
+        sealer=None,
+    )  # fmt: skip
 
 
 async def test_a_placed_order_is_stored_once_and_its_workflow_started(
@@ -342,8 +344,9 @@ async def test_a_message_over_the_size_limit_is_rejected_before_it_is_read(
     store: FakeOrderStore, workflows: FakeOrderWorkflows
 ) -> None:
     small = OrderEventHandler(
-        store, workflows, OPTIONS, max_message_bytes=100, accepted_currencies=DOLLARS_ONLY
-    )
+        store, workflows, OPTIONS, max_message_bytes=100, accepted_currencies=DOLLARS_ONLY,
+        sealer=None,
+    )  # fmt: skip
 
     with pytest.raises(EventRejected) as rejected:
         await small.handle(KEY, placed())
@@ -369,10 +372,41 @@ async def test_a_currency_added_to_the_accepted_ones_is_taken(
 ) -> None:
     euro_too = OrderEventHandler(
         store, workflows, OPTIONS, max_message_bytes=65536,
-        accepted_currencies=frozenset({"USD", "EUR"}),
+        accepted_currencies=frozenset({"USD", "EUR"}), sealer=None,
     )  # fmt: skip
 
     await euro_too.handle(KEY, placed(currency="EUR"))
 
     assert [row.currency for row in store.rows.values()] == ["EUR"]
     assert len(workflows.started) == 1
+
+
+async def test_with_a_payload_key_the_email_and_token_are_stored_sealed_and_never_in_clear(
+    store: FakeOrderStore, workflows: FakeOrderWorkflows
+) -> None:
+    sealer = Sealer("key-1", bytes(range(32)))
+    sealing = OrderEventHandler(
+        store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY,
+        sealer=sealer,
+    )  # fmt: skip
+
+    await sealing.handle(KEY, placed())
+
+    [row] = store.rows.values()
+    sealed = store.sealed[row.id]
+    assert row.customer_email is None
+    assert sealed is not None
+    assert EMAIL.encode() not in sealed
+    assert TOKEN.encode() not in sealed
+    assert sealer.open(REF, sealed) == OrderSecrets(customer_email=EMAIL, payment_token=TOKEN)
+    [started] = workflows.started
+    assert (started.customer_email, started.payment_token) == (EMAIL, TOKEN)
+
+
+async def test_without_a_payload_key_the_email_is_stored_in_clear_and_the_token_not_at_all(
+    handler: OrderEventHandler, store: FakeOrderStore
+) -> None:
+    await handler.handle(KEY, placed())
+
+    [row] = store.rows.values()
+    assert (row.customer_email, store.sealed[row.id]) == (EMAIL, None)
