@@ -60,6 +60,7 @@ class LostTask:
     ended_event_id: int
     ended_at: datetime
     how: str  # TIMEOUT_TYPE_START_TO_CLOSE, WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND…
+    started_at: datetime | None = None  # when the server handed the task to the worker
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class _Reading:
     lost: list[LostTask] = field(default_factory=list)
     task_workers: dict[int, str] = field(default_factory=dict)  # task started/completed -> id
     task_ends: dict[int, datetime] = field(default_factory=dict)  # task completed -> when
+    task_starts: dict[int, datetime] = field(default_factory=dict)  # task started -> when
 
 
 async def order_history(pipeline: Pipeline, ref: str) -> OrderHistory:
@@ -155,6 +157,7 @@ def _read_task(event: HistoryEvent, reading: _Reading) -> None:
     if event.HasField("workflow_task_started_event_attributes"):
         identity = event.workflow_task_started_event_attributes.identity
         reading.task_workers[event.event_id] = identity
+        reading.task_starts[event.event_id] = at
     elif event.HasField("workflow_task_completed_event_attributes"):
         completed = event.workflow_task_completed_event_attributes
         reading.task_workers[event.event_id] = completed.identity
@@ -165,12 +168,14 @@ def _read_task(event: HistoryEvent, reading: _Reading) -> None:
         if timed_out.timeout_type == TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE:
             worker = reading.task_workers.get(timed_out.started_event_id, "")
             how = TimeoutType.Name(timed_out.timeout_type)
-            reading.lost.append(LostTask(worker, event.event_id, at, how))
+            started_at = reading.task_starts.get(timed_out.started_event_id)
+            reading.lost.append(LostTask(worker, event.event_id, at, how, started_at))
     elif event.HasField("workflow_task_failed_event_attributes"):
         failed = event.workflow_task_failed_event_attributes
         how = WorkflowTaskFailedCause.Name(failed.cause)
         worker = reading.task_workers.get(failed.started_event_id, failed.identity)
-        reading.lost.append(LostTask(worker, event.event_id, at, how))
+        started_at = reading.task_starts.get(failed.started_event_id)
+        reading.lost.append(LostTask(worker, event.event_id, at, how, started_at))
     elif (
         event.HasField("marker_recorded_event_attributes")
         and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER

@@ -42,7 +42,7 @@ async def test_every_command_explains_itself_with_help() -> None:
     reconcile = runs[commands.index(("reconcile",))].out
     assert "Repaired (unless --dry-run)" in reconcile
     assert "Only reported" in reconcile
-    assert "the payment token is not" in reconcile
+    assert "the consumers' sweeper starts it" in reconcile
 
 
 async def test_unknown_orders_and_dead_letters_are_not_found_and_nothing_is_done(
