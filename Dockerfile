@@ -21,19 +21,16 @@ COPY schemas/ schemas/
 COPY db/ db/
 COPY consumer/ consumer/
 COPY worker/ worker/
-COPY observability/ observability/
-COPY ops/ ops/
-COPY temporal_connection/ temporal_connection/
-COPY kafka_connection/ kafka_connection/
-COPY tls_files/ tls_files/
+COPY runtime/ runtime/
+COPY tools/__init__.py tools/__init__.py
+COPY tools/ops/ tools/ops/
 
 # The lock holds the tracing extra too, so TRACING_ENABLED=true needs no other image.
 # The processes run the code under /app, which the app user cannot write to: its bytecode is
 # compiled here, or the workflow sandbox would compile the workflow module for every new run.
 RUN pip install --no-cache-dir --no-deps . \
     && rm -rf build ./*.egg-info \
-    && python -m compileall -q schemas db consumer worker observability ops \
-        temporal_connection kafka_connection tls_files
+    && python -m compileall -q schemas db consumer worker runtime tools/ops
 
 USER app
 

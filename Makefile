@@ -10,7 +10,7 @@ WITH_STACK := set -a && source $(STACK_ENV) && set +a &&
 
 # MariaDB, Java, Maven, venv support: installed when missing (DEVSTACK_NO_INSTALL=1: only said).
 system-deps:
-	@PYTHON=$(PYTHON) bash devstack/bootstrap.sh
+	@PYTHON=$(PYTHON) bash tools/devstack/bootstrap.sh
 
 venv: $(VENV)/.installed
 
@@ -32,13 +32,13 @@ lock: venv
 	$(MAKE) test
 
 stack-up: venv
-	$(PY) -m devstack up
+	$(PY) -m tools.devstack up
 
 stack-down:
-	@if [ -x $(PY) ]; then $(PY) -m devstack down; else echo "stack: nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m tools.devstack down; else echo "stack: nothing to stop"; fi
 
 stack-status: venv
-	$(PY) -m devstack status
+	$(PY) -m tools.devstack status
 
 migrate: stack-up
 	$(WITH_STACK) $(PY) -m db migrate
@@ -47,7 +47,7 @@ demo-catalogue: migrate
 	$(WITH_STACK) $(PY) -m db load-demo-catalogue
 
 run: demo-catalogue
-	$(WITH_STACK) $(PY) -m devstack.run
+	$(WITH_STACK) $(PY) -m tools.devstack.run
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -59,7 +59,7 @@ test: lint stack-up
 	$(WITH_STACK) $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: stack-up
-	$(WITH_STACK) $(PY) -m bench $(if $(QUICK),--quick)
+	$(WITH_STACK) $(PY) -m tools.bench $(if $(QUICK),--quick)
 
 clean: stack-down
 	rm -rf .devstack $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -24,7 +24,7 @@ from aiokafka.errors import (
 )
 
 from consumer.errors import EventRejected, TransientError
-from observability.tracing import trace_headers
+from runtime.telemetry.tracing import trace_headers
 from schemas.topics import (
     HEADER_FAILED_AT,
     HEADER_MESSAGE,

@@ -22,7 +22,7 @@ from consumer.crashpoints import BEFORE_COMMIT, crash_point
 from consumer.errors import EventRejected, TransientError
 from consumer.flow import FlowControl, Unbounded
 from consumer.offsets import PartitionProgress
-from observability.tracing import consuming, mark_failed
+from runtime.telemetry.tracing import consuming, mark_failed
 
 log = logging.getLogger(__name__)
 

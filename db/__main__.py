@@ -17,7 +17,7 @@ from db.demo_catalogue import load_demo_catalogue
 from db.errors import DatabaseUnavailableError, MigrationError
 from db.migrate import apply_migrations
 from db.tls import DatabaseTlsSettings
-from observability.process import invalid_settings
+from runtime.process import invalid_settings
 
 EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 2

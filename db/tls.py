@@ -11,7 +11,7 @@ import ssl
 from pydantic import Field, FilePath, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
-from tls_files.checks import check_ca_file, check_key_pair
+from runtime.tls import check_ca_file, check_key_pair
 
 # The key is unencrypted. Empty rather than none: with none, OpenSSL would ask for a password
 # on the terminal.

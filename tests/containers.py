@@ -12,11 +12,11 @@ import atexit
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from devstack.config import StackConfig
-from devstack.processes import wait_until
-from devstack.temporal import serves_namespace
-from devstack.topics import ensure_topics
 from tests.services import PROJECT_ROOT, Endpoints, ServicesUnavailableError
+from tools.devstack.config import StackConfig
+from tools.devstack.processes import wait_until
+from tools.devstack.temporal import serves_namespace
+from tools.devstack.topics import ensure_topics
 
 MYSQL_ROOT_PASSWORD = "root"
 DATABASE = "ordering_system"

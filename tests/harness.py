@@ -191,7 +191,7 @@ class Run(NamedTuple):
 
 
 async def run_ops(env: dict[str, str], *args: str) -> Run:
-    """`python -m ops <args>` as an operator runs it, in the environment given."""
+    """`python -m tools.ops <args>` as an operator runs it, in the environment given."""
     return await run_module("ops", env, *args)
 
 

@@ -1,7 +1,7 @@
 """Finding the real Kafka, MariaDB and Temporal that the tests run against.
 
 In order: services named by environment variables; else testcontainers, when a Docker engine
-answers; else the project's local stack (`python -m devstack up`, idempotent, so a stack that
+answers; else the project's local stack (`python -m tools.devstack up`, idempotent, so a stack that
 is already up is reused). `TESTS_SERVICES=local` or `=docker` forces one of the last two.
 Only the local stack serves Kafka's SASL listeners and a TLS-only MySQL user, so a session with
 tests that need them uses it rather than Docker: all its tests then share one set of servers.
@@ -55,7 +55,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
 
 def _local_stack() -> Endpoints:
     result = subprocess.run(
-        [sys.executable, "-m", "devstack", "up"],
+        [sys.executable, "-m", "tools.devstack", "up"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
@@ -133,7 +133,7 @@ def discover_temporal_ui(endpoints: Endpoints) -> str:
             return values["TEMPORAL_UI_URL"]
     raise ServicesUnavailableError(
         "no Temporal UI is known for these services: only the local stack "
-        "(`python -m devstack up`) serves one"
+        "(`python -m tools.devstack up`) serves one"
     )
 
 
@@ -146,7 +146,7 @@ def discover_secured(endpoints: Endpoints) -> SecuredEndpoints:
             return secured
     raise ServicesUnavailableError(
         "no SASL or TLS endpoints are known for these services: only the local stack "
-        "(`python -m devstack up`) serves them"
+        "(`python -m tools.devstack up`) serves them"
     )
 
 
@@ -157,7 +157,7 @@ def _check_answers(address: str) -> None:
     except OSError:
         raise ServicesUnavailableError(
             f"nothing answers on Kafka's SASL_SSL listener {address}: a stack started before "
-            "it existed? `python -m devstack down` then `up` restarts it"
+            "it existed? `python -m tools.devstack down` then `up` restarts it"
         ) from None
 
 

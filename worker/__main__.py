@@ -25,15 +25,15 @@ from db.order_steps import OrderSteps
 from db.orders import OrderRepository
 from db.outbox import StatusOutbox
 from db.payments import PaymentRepository
-from kafka_connection.access import check_access as check_kafka_access
-from kafka_connection.client import client_options as kafka_client_options
-from kafka_connection.topics import check_topics
-from observability.exit import exit_now
-from observability.exporters import open_observability
-from observability.process import run_service
-from observability.readiness import Probe
-from observability.tracing import start_tracing
-from temporal_connection.client import connect as connect_temporal
+from runtime.exit import exit_now
+from runtime.kafka.access import check_access as check_kafka_access
+from runtime.kafka.client import client_options as kafka_client_options
+from runtime.kafka.topics import check_topics
+from runtime.process import run_service
+from runtime.telemetry.exporters import open_observability
+from runtime.telemetry.readiness import Probe
+from runtime.telemetry.tracing import start_tracing
+from runtime.temporal.client import connect as connect_temporal
 from worker import workflows
 from worker.activities import (
     CatalogueActivities,

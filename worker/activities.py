@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 
 from db.errors import InsufficientStockError
 from db.payments import PaymentStatus
-from observability.tracing import trace_headers
+from runtime.telemetry.tracing import trace_headers
 from schemas import failures
 from schemas.failures import FailureType
 from schemas.order import OrderStatus

@@ -2,7 +2,7 @@
 the status relay keeps up with the outbox.
 
 The Temporal SDK's own metrics (task latencies, slots, polls) are exported separately by its
-runtime (`observability.exporters.temporal_runtime`).
+runtime (`runtime.telemetry.exporters.temporal_runtime`).
 """
 
 from __future__ import annotations

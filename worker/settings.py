@@ -9,12 +9,12 @@ from pydantic_settings import SettingsConfigDict
 
 from db.connection import DatabaseUrl
 from db.tls import DatabaseTlsSettings
-from kafka_connection.settings import KafkaSettings
-from observability.exporters import MetricsSettings
-from observability.tracing import TracingSettings
+from runtime.kafka.settings import KafkaSettings
+from runtime.telemetry.exporters import MetricsSettings
+from runtime.telemetry.tracing import TracingSettings
+from runtime.temporal.settings import TemporalSettings
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
-from temporal_connection.settings import TemporalSettings
 
 
 class WorkerSettings(

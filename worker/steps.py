@@ -18,7 +18,7 @@ from typing import Protocol
 from temporalio import activity
 
 from db.order_steps import ValidationRule
-from observability.tracing import trace_headers
+from runtime.telemetry.tracing import trace_headers
 from schemas.order import OrderStatus
 from schemas.steps import (
     ADVANCE_ORDER_STEP,

@@ -1,5 +1,5 @@
 """`make run` as a person sees it: the migrations, the demo catalogue, then `python -m
-devstack.run`, whose printed lines show every demo order reach its final status, and whose
+tools.devstack.run`, whose printed lines show every demo order reach its final status, and whose
 Ctrl-C stops the worker and the consumer it started.
 
 The demo runs against the session's stack under names of its own: a database, topics, a task
@@ -39,7 +39,7 @@ from tests.services import (
     discover_temporal_ui,
 )
 
-# How each demo order of devstack.run ends, by its number: the status and reason printed last.
+# How each demo order of tools.devstack.run ends, by its number: the status and reason printed last.
 FINAL_STATUSES = {
     1: ("COMPLETED", None),
     2: ("COMPLETED", None),  # tok_flaky: after the payment's transient failures
@@ -51,7 +51,7 @@ FINAL_STATUSES = {
 STATUS_LINE = re.compile(
     r"^  (?P<ref>demo-\d{6}-\d+) +(?P<trail>\S.*?)(?: \((?P<reason>[^()]+)\))?$"
 )
-# devstack.run gives the demo orders 120 s to finish, after the processes' start.
+# tools.devstack.run gives the demo orders 120 s to finish, after the processes' start.
 DEMO_WITHIN = 180
 
 
@@ -68,7 +68,7 @@ def temporal_ui(endpoints: Endpoints) -> str:
 
 @dataclass
 class Transcript:
-    """What `python -m devstack.run` prints, read line by line as it comes."""
+    """What `python -m tools.devstack.run` prints, read line by line as it comes."""
 
     stream: asyncio.StreamReader
     lines: list[str] = field(default_factory=list)
@@ -125,7 +125,8 @@ def alive(process: psutil.Process) -> bool:
 
 
 def stopped_cleanly(name: str, log: str) -> bool:
-    """Whether the log at the path devstack.run printed ends with the process's orderly stop."""
+    """Whether the log at the path `tools.devstack.run` printed ends with the process's
+    orderly stop."""
     return f"{name} stopped" in Path(log).read_text(errors="replace")
 
 
@@ -172,10 +173,10 @@ async def start_order_ids_apart(database_url: str) -> None:
 
 @contextlib.asynccontextmanager
 async def make_run_demo(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m devstack.run` as `make run` starts it, in a process group of its own, as a
+    """`python -m tools.devstack.run` as `make run` starts it, in a process group of its own, as a
     terminal's foreground job is; whatever it leaves behind is killed at the end."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devstack.run",
+        sys.executable, "-m", "tools.devstack.run",
         cwd=PROJECT_ROOT, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
@@ -249,7 +250,7 @@ async def test_make_run_shows_every_demo_order_reach_its_final_status_and_ctrl_c
         refs = list(output.final_statuses())
         assert await workflows_listed(page, refs, env["ORDERING_TASK_QUEUE"]) == 6
 
-        # The worker and the consumer, as printed, running as devstack.run's children.
+        # The worker and the consumer, as printed, running as tools.devstack.run's children.
         children = psutil.Process(demo.pid).children(recursive=True)
         printed = {int(line[2]) for line in started}
         assert printed <= {child.pid for child in children if alive(child)}, str(output)

@@ -1,4 +1,4 @@
-"""The operator tools run as operators run them, `python -m ops ...`, against real orders that
+"""The operator tools run as operators run them, `python -m tools.ops ...`, against real orders that
 went through the real consumer and worker."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A second local stack of its own for the tests that kill servers, so the session's stack,
 which other tests use at the same time, is never touched.
 
-It is `python -m devstack up` under `DEVSTACK_DIR=<a temporary directory>` on free ports below
+It is `python -m tools.devstack up` under `DEVSTACK_DIR=<a temporary directory>` on free ports below
 the ephemeral range, with the Kafka jars of the project's stack linked in rather than fetched
 again. Its parts are found by the pid files under that directory only, and each pid is checked
 against the directory in its command line before it is signalled.
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from devstack import kafka, mariadb, temporal
-from devstack.config import StackConfig
-from devstack.processes import Part
 from tests.services import PROJECT_ROOT, Endpoints
+from tools.devstack import kafka, mariadb, temporal
+from tools.devstack.config import StackConfig
+from tools.devstack.processes import Part
 
 Server = Literal["kafka", "mariadb", "temporal"]
 SERVERS: tuple[Server, ...] = ("kafka", "mariadb", "temporal")
@@ -85,7 +85,7 @@ class PrivateStack:
             os.kill(pid, signal.SIGCONT)
 
     def up(self) -> None:
-        """`python -m devstack up`: starts what is not running, waits until it answers."""
+        """`python -m tools.devstack up`: starts what is not running, waits until it answers."""
         result = _devstack("up", self.env)
         if result.returncode != 0:
             raise PrivateStackError(f"the private stack did not start:\n{result.stderr}")
@@ -108,7 +108,7 @@ class PrivateStack:
 
 def _devstack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devstack", command],
+        [sys.executable, "-m", "tools.devstack", command],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
 

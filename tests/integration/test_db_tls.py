@@ -12,9 +12,9 @@ import pytest
 from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.tls import DatabaseTlsSettings
-from devstack.tls import Authority, certificate_pem
 from tests.harness import process_env
 from tests.services import PROJECT_ROOT, SecuredEndpoints
+from tools.devstack.tls import Authority, certificate_pem
 
 
 def tls(**values: object) -> DatabaseTlsSettings:

@@ -11,13 +11,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from devstack.tls import Authority, certificate_pem
-from kafka_connection.access import KafkaAccessError, check_access
-from kafka_connection.client import client_options
-from kafka_connection.settings import KafkaSettings
+from runtime.kafka.access import KafkaAccessError, check_access
+from runtime.kafka.client import client_options
+from runtime.kafka.settings import KafkaSettings
 from tests.conftest import Topics
 from tests.harness import process_env, run_ops
 from tests.services import SecuredEndpoints
+from tools.devstack.tls import Authority, certificate_pem
 
 
 def kafka_settings(

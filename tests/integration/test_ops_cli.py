@@ -37,7 +37,7 @@ async def test_every_command_explains_itself_with_help() -> None:
     runs = await asyncio.gather(*(ops(env, *command, "--help") for command in commands))
 
     assert [run.code for run in runs] == [0] * len(commands)
-    assert all(run.out.startswith("usage: python -m ops") for run in runs)
+    assert all(run.out.startswith("usage: python -m tools.ops") for run in runs)
     assert all("exit codes:" in run.out for run in runs)
     reconcile = runs[commands.index(("reconcile",))].out
     assert "Repaired (unless --dry-run)" in reconcile

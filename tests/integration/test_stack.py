@@ -18,13 +18,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from devstack import kafka
-from devstack.config import StackConfig
-from devstack.processes import port_open
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
 from tests.conftest import Topics
 from tests.integration.greeting_workflow import StackGreeting
 from tests.services import PROJECT_ROOT, Endpoints
+from tools.devstack import kafka
+from tools.devstack.config import StackConfig
+from tools.devstack.processes import port_open
 
 
 async def test_a_produced_message_is_consumed_back_through_kafka(
@@ -110,7 +110,7 @@ async def test_the_stack_serves_the_contract_topics_with_the_configured_partitio
 
 def _devstack(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devstack", command],
+        [sys.executable, "-m", "tools.devstack", command],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
 

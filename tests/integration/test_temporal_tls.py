@@ -18,13 +18,13 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from devstack.tls import Authority, Certificates, certificate_pem
-from temporal_connection.client import connect
-from temporal_connection.settings import TemporalSettings
+from runtime.temporal.client import connect
+from runtime.temporal.settings import TemporalSettings
 from tests.conftest import IN_CI
 from tests.harness import process_env
 from tests.services import PROJECT_ROOT, Endpoints, SecuredEndpoints
 from tests.tls_proxy import server_context, tls_proxy
+from tools.devstack.tls import Authority, Certificates, certificate_pem
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bench import document, plot
-from bench.__main__ import last_line
-from bench.backlog import fifth_rates
-from bench.cpu import BENCH, KAFKA, MARIADB, TEMPORAL
-from bench.rounds import spread
-from bench.targets import baseline_rows
+from tools.bench import document, plot
+from tools.bench.__main__ import last_line
+from tools.bench.backlog import fifth_rates
+from tools.bench.cpu import BENCH, KAFKA, MARIADB, TEMPORAL
+from tools.bench.rounds import spread
+from tools.bench.targets import baseline_rows
 
 
 def _round(stack_ms: float, rate: float, activities: int) -> dict[str, Any]:

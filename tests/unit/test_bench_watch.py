@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.watch import ProcessExitedError, Watch
+from tools.bench.watch import ProcessExitedError, Watch
 
 
 async def test_a_wait_fails_with_the_exit_code_of_a_process_that_dies_at_start(

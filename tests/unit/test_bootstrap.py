@@ -1,4 +1,5 @@
-"""`devstack/bootstrap.sh`: what a bare machine lacks is installed, or named with its command."""
+"""`tools/devstack/bootstrap.sh`: what a bare machine lacks is installed, or named with its
+command."""
 
 from __future__ import annotations
 

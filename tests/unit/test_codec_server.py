@@ -18,13 +18,13 @@ from google.protobuf import json_format
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 
-from observability.http import bound_port
-from observability.process import invalid_settings
-from ops import codec_server
-from ops.codec_access import HostName, local_names
-from ops.codec_server import MAX_BODY_BYTES, CodecService
-from ops.settings import OpsSettings
-from temporal_connection.encryption import EncryptionCodec
+from runtime.process import invalid_settings
+from runtime.telemetry.http import bound_port
+from runtime.temporal.encryption import EncryptionCodec
+from tools.ops import codec_server
+from tools.ops.codec_access import HostName, local_names
+from tools.ops.codec_server import MAX_BODY_BYTES, CodecService
+from tools.ops.settings import OpsSettings
 
 LOCALHOST = "127.0.0.1"
 KEY = bytes(range(32))

@@ -19,9 +19,9 @@ import yaml
 from jsonschema import Draft7Validator
 
 from consumer.settings import ConsumerSettings
-from ops.settings import OpsSettings
-from temporal_connection.client import encryption_codec
-from temporal_connection.settings import TemporalSettings
+from runtime.temporal.client import encryption_codec
+from runtime.temporal.settings import TemporalSettings
+from tools.ops.settings import OpsSettings
 from worker.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -594,7 +594,7 @@ def test_temporal_ui_and_cli_decode_payloads_through_the_codec_server(
     origins = _environment(codec)["CODEC_CORS_ORIGINS"].split(",")
     hosts = _environment(codec)["CODEC_ALLOWED_HOSTS"].split(",")
 
-    assert command[:4] == ["python", "-m", "ops", "codec-server"]
+    assert command[:4] == ["python", "-m", "tools.ops", "codec-server"]
     assert command[command.index("--host") + 1] == "0.0.0.0"  # the published port reaches it
     assert port.container == listening
     assert (browser_endpoint.hostname, str(browser_endpoint.port)) == ("localhost", port.host)

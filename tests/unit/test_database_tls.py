@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from db.tls import DatabaseTlsSettings
-from devstack.tls import Certificates, ensure_certificates
-from observability.process import invalid_settings
+from runtime.process import invalid_settings
+from tools.devstack.tls import Certificates, ensure_certificates
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ops.dead_letters import DeadLetter, redrive
-from ops.kafka import TopicRecord
+from tools.ops.dead_letters import DeadLetter, redrive
+from tools.ops.kafka import TopicRecord
 
 
 def letter(offset: int, value: bytes | None, *headers: tuple[str, bytes]) -> DeadLetter:

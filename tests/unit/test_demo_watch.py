@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devstack.run import _watch
+from tools.devstack.run import _watch
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from consumer.settings import ConsumerSettings
-from observability.exporters import (
+from runtime.telemetry.exporters import (
     MetricsPort,
     MetricsPortUnavailableError,
     open_endpoints,
     temporal_runtime,
 )
-from observability.http import Endpoints
-from observability.readiness import Check, Probe, Readiness
+from runtime.telemetry.http import Endpoints
+from runtime.telemetry.readiness import Check, Probe, Readiness
 from worker.settings import WorkerSettings
 
 LOCALHOST = "127.0.0.1"
@@ -356,7 +356,7 @@ async def test_readiness_comes_back_when_the_service_does_and_each_change_is_log
     mysql = FakeCheck("mysql", failure=OSError("gone"))
     intervals = Intervals()
 
-    with caplog.at_level(logging.INFO, logger="observability.readiness"):
+    with caplog.at_level(logging.INFO, logger="runtime.telemetry.readiness"):
         async with serving([mysql], intervals=intervals) as port:
             down = [(await ask(port, "/readyz")).status]
             await intervals.end()
@@ -505,7 +505,7 @@ async def test_a_taken_default_port_is_logged_as_an_error_and_left_unserved(
 ) -> None:
     endpoints = Endpoints(CollectorRegistry(), readiness(Intervals()))
 
-    with caplog.at_level(logging.ERROR, logger="observability.exporters"):
+    with caplog.at_level(logging.ERROR, logger="runtime.telemetry.exporters"):
         served = await open_endpoints(
             endpoints, ALL, MetricsPort("METRICS_PORT", taken_port, False)
         )

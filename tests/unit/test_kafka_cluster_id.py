@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack import kafka
+from tools.devstack import kafka
 
 # A UUID whose base64url form starts with `-` (first six bits 111110), then an ordinary one.
 DASHED = uuid.UUID(bytes=b"\xf8" + bytes(15))

@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import ValidationError
 
 from consumer.settings import ConsumerSettings
-from devstack.tls import Certificates, ensure_certificates
-from kafka_connection.client import client_options
-from kafka_connection.settings import KafkaSettings
-from observability.process import invalid_settings
-from ops.settings import OpsSettings
+from runtime.kafka.client import client_options
+from runtime.kafka.settings import KafkaSettings
+from runtime.process import invalid_settings
+from tools.devstack.tls import Certificates, ensure_certificates
+from tools.ops.settings import OpsSettings
 from worker.settings import WorkerSettings
 
 SASL = {

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from consumer.settings import ConsumerSettings
-from observability.logs import RepeatsHeldBack, configure_logging
+from runtime.telemetry.logs import RepeatsHeldBack, configure_logging
 from worker.settings import WorkerSettings
 
 

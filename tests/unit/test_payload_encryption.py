@@ -14,16 +14,16 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.service import TLSConfig
 
-from ops.codec_access import HostName
-from ops.codec_server import CodecService
-from ops.settings import OpsSettings
-from temporal_connection.client import data_converter, tls_config
-from temporal_connection.encryption import (
+from runtime.temporal.client import data_converter, tls_config
+from runtime.temporal.encryption import (
     EncryptionCodec,
     PayloadKeyUnknownError,
     PayloadTamperedError,
 )
-from temporal_connection.settings import TemporalSettings
+from runtime.temporal.settings import TemporalSettings
+from tools.ops.codec_access import HostName
+from tools.ops.codec_server import CodecService
+from tools.ops.settings import OpsSettings
 
 KEY = bytes(range(32))
 KEY_TEXT = base64.b64encode(KEY).decode()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.history import history_figures
 from schemas.order import OrderStatus
 from tests.workflows.fakes import an_order
 from tests.workflows.harness import OrderRunner
+from tools.bench.history import history_figures
 
 BUDGET = Path(__file__).with_name("history_budget.json")
 

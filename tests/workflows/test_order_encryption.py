@@ -9,9 +9,9 @@ import os
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.temporal.client import data_converter
+from runtime.temporal.settings import TemporalSettings
 from schemas.order import OrderStatus
-from temporal_connection.client import data_converter
-from temporal_connection.settings import TemporalSettings
 from tests.unit.fakes import RecordingGateway
 from tests.workflows.conftest import order_worker, step_activities
 from tests.workflows.fakes import an_order

@@ -1,1 +1,0 @@
-"""What the processes share to be watched: logs, metrics, health and readiness, an orderly exit."""

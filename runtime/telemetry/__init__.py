@@ -1,0 +1,1 @@
+"""What the processes are watched through: logs, metrics, health and readiness, tracing."""
