@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from tests.services import (
+from tests.support.services import (
     Endpoints,
     SecuredEndpoints,
     ServicesUnavailableError,
@@ -26,7 +26,7 @@ from tests.services import (
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # The whole pipeline as users run it, for the end-to-end and fault tests.
-pytest_plugins = ["tests.pipeline"]
+pytest_plugins = ["tests.support.pipeline"]
 
 
 @pytest.fixture(scope="session")

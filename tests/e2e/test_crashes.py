@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.faults.consumer_faults import CommittedOffsets, placement
-from tests.harness import order_placed
-from tests.pipeline import Pipeline
+from tests.support.consumer_faults import CommittedOffsets, placement
+from tests.support.harness import order_placed
+from tests.support.pipeline import Pipeline
 
 # Short enough that an activity lost with a killed worker is retried within the test.
 QUICK_RETRIES = {"ORDERING_ACTIVITY_TIMEOUT_SECONDS": "5"}

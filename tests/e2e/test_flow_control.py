@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from db.orders import COUNT_IN_PROGRESS
-from tests.harness import order_placed
-from tests.pipeline import Pipeline
+from tests.support.harness import order_placed
+from tests.support.pipeline import Pipeline
 
 BOUND = 40  # small, so that a backlog the suite can afford crosses it many times
 BACKLOG = 240

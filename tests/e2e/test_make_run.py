@@ -30,9 +30,9 @@ import pytest
 
 from schemas.topics import HEADER_REASON
 from tests.conftest import IN_CI, Topics, unique_order_id_base
-from tests.harness import process_env, run_module
-from tests.pipeline import dead_letters
-from tests.services import (
+from tests.support.harness import process_env, run_module
+from tests.support.pipeline import dead_letters
+from tests.support.services import (
     PROJECT_ROOT,
     Endpoints,
     ServicesUnavailableError,

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.steps import ADVANCE_ORDER_STEP
-from tests.harness import order_placed
-from tests.pipeline import Pipeline
-from tests.services import PROJECT_ROOT
+from tests.support.harness import order_placed
+from tests.support.pipeline import Pipeline
+from tests.support.services import PROJECT_ROOT
 
 LOCALHOST = "127.0.0.1"
 CONSUMER_DEFAULT_PORT, CONSUMER_DEFAULT_SDK_PORT = 8001, 9001

@@ -12,9 +12,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.workflow_io import QUERY_GET_ORDER_STATE, OrderWorkflowState
-from tests.examples import HAPPY_PATH
-from tests.harness import Run, cancellation, order_placed, run_ops
-from tests.pipeline import Pipeline
+from tests.support.examples import HAPPY_PATH
+from tests.support.harness import Run, cancellation, order_placed, run_ops
+from tests.support.pipeline import Pipeline
 
 # Holds CONFIRMED orders long enough for a late cancellation or override to land.
 CANCEL_WINDOW = {"ORDERING_CANCEL_WINDOW_SECONDS": "60"}

@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 from schemas.topics import HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC
-from tests.examples import HAPPY_PATH
-from tests.harness import cancellation, order_placed
-from tests.pipeline import Pipeline
+from tests.support.examples import HAPPY_PATH
+from tests.support.harness import cancellation, order_placed
+from tests.support.pipeline import Pipeline
 
 
 def source_position(dead_letter: Any) -> tuple[str, int, int]:

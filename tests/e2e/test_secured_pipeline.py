@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from tests.harness import order_placed, process_env
-from tests.pipeline import Pipeline
-from tests.services import PROJECT_ROOT, Endpoints, SecuredEndpoints
+from tests.support.harness import order_placed, process_env
+from tests.support.pipeline import Pipeline
+from tests.support.services import PROJECT_ROOT, Endpoints, SecuredEndpoints
 
 
 def secured_env(secured: SecuredEndpoints, database_url: str) -> dict[str, str]:

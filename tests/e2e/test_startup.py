@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import process_env
-from tests.services import PROJECT_ROOT, Endpoints
+from tests.support.harness import process_env
+from tests.support.services import PROJECT_ROOT, Endpoints
 
 
 def run(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -26,8 +26,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from schemas.steps import ADVANCE_ORDER_STEP
 from schemas.workflow_io import WORKFLOW_TYPE
 from tests.e2e.test_metrics import free_ports
-from tests.harness import order_placed
-from tests.pipeline import Pipeline
+from tests.support.harness import order_placed
+from tests.support.pipeline import Pipeline
 
 LOCALHOST = "127.0.0.1"
 # The span of a happy order's steps: one local activity, run by the worker, whose

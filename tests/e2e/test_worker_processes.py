@@ -8,11 +8,11 @@ import signal
 
 import psutil
 
-from tests.faults.consumer_faults import wait_until
-from tests.faults.oracle import Expected, check, describe
-from tests.harness import order_placed
 from tests.integration.test_temporal_tls import pollers
-from tests.pipeline import Pipeline
+from tests.support.consumer_faults import wait_until
+from tests.support.harness import order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
 
 TEA = (2, 1, "5.00")
 

@@ -13,9 +13,9 @@ from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 
-from tests.faults.oracle import Expected, check, describe
-from tests.harness import cancellation, order_placed
-from tests.pipeline import Pipeline
+from tests.support.harness import cancellation, order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
 
 # Planted in the bad records: none of it may come back in a header or a log line.
 PLANTED = "zebracorn"

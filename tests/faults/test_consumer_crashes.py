@@ -1,4 +1,4 @@
-"""Fault 3: the consumer dies between two steps of one order; its redelivery finishes the job,
+"""The consumer dies between two steps of one order; its redelivery finishes the job,
 and where nothing is redelivered, the sweeper does.
 
 Each test ends the consumer at a named crash point (`consumer/crashpoints.py`), shows that it
@@ -18,10 +18,10 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from consumer.crashpoints import AFTER_INSERT, AFTER_START, BEFORE_COMMIT, CRASH_EXIT_CODE
-from tests.faults.consumer_faults import CommittedOffsets, exit_code, partition_of, wait_for_log
-from tests.faults.oracle import Expected, check, describe
-from tests.harness import order_placed
-from tests.pipeline import Pipeline
+from tests.support.consumer_faults import CommittedOffsets, exit_code, partition_of, wait_for_log
+from tests.support.harness import order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
 
 STARTED = "order workflow started"
 SWEPT = "sweeper started the order's workflow"

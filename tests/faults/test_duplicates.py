@@ -1,4 +1,4 @@
-"""Fault 1 and 2: every event delivered twice, and the same order_ref with other content."""
+"""Every event delivered twice, and the same order_ref with other content."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 
 from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput
-from tests.faults.consumer_faults import CommittedOffsets, log_count, partition_of
-from tests.faults.oracle import Expected, check, describe
-from tests.harness import cancellation, order_placed
-from tests.pipeline import Pipeline
+from tests.support.consumer_faults import CommittedOffsets, log_count, partition_of
+from tests.support.harness import cancellation, order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
 
 # The consumer's line for a redelivered order it finds started (consumer/handlers.py).
 REDELIVERY_IGNORED = "order already started; redelivery ignored"

@@ -1,4 +1,4 @@
-"""Faults 11 and 12: a cancellation racing the payment, the reservation or the cancel window, and
+"""A cancellation racing the payment, the reservation or the cancel window, and
 fifty buyers racing for ten lamps.
 
 A cancellation arrives as customers send it: an `OrderCancellationRequested` on the orders
@@ -15,10 +15,10 @@ from typing import Any
 
 from schemas.steps import ADVANCE_ORDER_STEP, STOP_ORDER_STEP
 from schemas.workflow_io import SIGNAL_CANCEL_ORDER
-from tests.faults.oracle import Expected, check, describe
-from tests.faults.worker_faults import OrderHistory, log_lines, order_history
-from tests.harness import cancellation, order_placed
-from tests.pipeline import Pipeline
+from tests.support.harness import cancellation, order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
+from tests.support.worker_faults import OrderHistory, log_lines, order_history
 
 LAMPS = [(7, 2, "49.00")]  # product 7 has 10 units
 UP_TO_CONFIRMED = ["PENDING", "VALIDATING", "RESERVING_STOCK", "PROCESSING_PAYMENT", "CONFIRMED"]

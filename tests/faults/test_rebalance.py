@@ -1,11 +1,11 @@
-"""Fault 4: the consumer group rebalances mid-batch, when a member dies and when a member's batch
+"""The consumer group rebalances mid-batch, when a member dies and when a member's batch
 outlasts its poll interval; no order is lost or doubled and no committed offset goes back."""
 
 from __future__ import annotations
 
 import asyncio
 
-from tests.faults.consumer_faults import (
+from tests.support.consumer_faults import (
     PARTITIONS,
     CommittedOffsets,
     assignments,
@@ -15,9 +15,9 @@ from tests.faults.consumer_faults import (
     wait_for_log,
     wait_until,
 )
-from tests.faults.oracle import Expected, check, describe
-from tests.harness import order_placed
-from tests.pipeline import Pipeline
+from tests.support.harness import order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
 
 ALL = set(range(PARTITIONS))
 STARTED = "order workflow started"

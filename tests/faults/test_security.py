@@ -32,10 +32,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from db.statements import case_when, in_list, select_rows, values_rows
 from schemas.workflow_io import QUERY_GET_ORDER_STATE, OrderWorkflowInput, OrderWorkflowState
-from tests.faults.oracle import Expected, check, describe
-from tests.harness import cancellation, order_placed
-from tests.pipeline import Pipeline
-from tests.services import PROJECT_ROOT
+from tests.support.harness import cancellation, order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
+from tests.support.services import PROJECT_ROOT
 
 TABLES = {
     "schema_migrations", "orders", "order_items", "products", "stock_reservations", "payments",

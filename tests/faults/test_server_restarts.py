@@ -29,19 +29,19 @@ from consumer.settings import ConsumerSettings
 from consumer.watchdog import EXIT_STALLED
 from schemas.steps import ADVANCE_ORDER_STEP
 from tests.conftest import IN_CI
-from tests.faults.consumer_faults import wait_until
-from tests.faults.oracle import Expected, check, describe
-from tests.faults.private_stack import (
+from tests.support.consumer_faults import wait_until
+from tests.support.harness import order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
+from tests.support.private_stack import (
     SERVERS,
     PrivateStack,
     PrivateStackError,
     Server,
     private_stack,
 )
-from tests.faults.worker_faults import order_history
-from tests.harness import order_placed
-from tests.pipeline import Pipeline
-from tests.services import Endpoints
+from tests.support.services import Endpoints
+from tests.support.worker_faults import order_history
 
 MUG, TEA, LAMP = (1, "19.99"), (2, "5.00"), (7, "49.00")
 # The consumer's line for a record it keeps and retries (consumer/runner.py).

@@ -1,4 +1,4 @@
-"""Fault 14: queries cancelled mid-flight by the hundred leave no stale row for the next query.
+"""Queries cancelled mid-flight by the hundred leave no stale row for the next query.
 
 A query cancelled while the server is still answering it leaves its result on the wire; a
 connection handed back to the pool in that state would give that result to the next query

@@ -1,4 +1,4 @@
-"""Faults 8, 9, 10 and 13: a worker crashed right after a step's transaction committed, steps
+"""A worker crashed right after a step's transaction committed, steps
 failing after their effects, repeated status writes, and SIGTERM under load.
 
 Each step is a local activity: its result reaches the workflow's history only when its workflow
@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas.steps import ADVANCE_ORDER_STEP, COMPLETE_ORDER_STEP, STOP_ORDER_STEP
-from tests.faults.oracle import Expected, check, describe
-from tests.faults.worker_faults import (
+from tests.support.harness import cancellation, order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
+from tests.support.worker_faults import (
     effect_row,
     event_copies,
     exit_code,
@@ -27,8 +29,6 @@ from tests.faults.worker_faults import (
     outbox_events,
     wait_for_empty_outbox,
 )
-from tests.harness import cancellation, order_placed
-from tests.pipeline import Pipeline
 from worker.crashpoints import ACTIVITIES, CRASH_EXIT_CODE
 
 QUICK_RETRIES = {"ORDERING_ACTIVITY_INITIAL_INTERVAL_SECONDS": "0.05"}

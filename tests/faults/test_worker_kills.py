@@ -1,4 +1,4 @@
-"""Fault 8 in the middle of a step: a worker killed (kill -9) inside a step's transaction or
+"""A worker killed (kill -9) inside a step's transaction or
 between a step's two transactions, while the gateway's capture is under way; a worker
 crashed between a stop's release of the stock and its refund, and one crashed between Kafka's
 acks for a batch of status events and the deletion of their outbox rows.
@@ -20,8 +20,10 @@ from datetime import UTC, datetime
 import databases
 
 from schemas.steps import ADVANCE_ORDER_STEP, STOP_ORDER_STEP
-from tests.faults.oracle import Expected, check, describe
-from tests.faults.worker_faults import (
+from tests.support.harness import cancellation, order_placed
+from tests.support.oracle import Expected, check, describe
+from tests.support.pipeline import Pipeline
+from tests.support.worker_faults import (
     effect_row,
     event_copies,
     exit_code,
@@ -31,8 +33,6 @@ from tests.faults.worker_faults import (
     outbox_events,
     wait_for_empty_outbox,
 )
-from tests.harness import cancellation, order_placed
-from tests.pipeline import Pipeline
 from worker.crashpoints import CRASH_EXIT_CODE
 
 LAMPS = [(7, 2, "49.00")]  # product 7 has 10 units

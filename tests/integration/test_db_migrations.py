@@ -15,7 +15,7 @@ from db.connection import database_for
 from db.demo_catalogue import load_demo_catalogue
 from db.errors import MigrationError
 from db.migrate import MIGRATIONS_DIRECTORY, apply_migrations, load_migrations
-from tests.harness import Run, run_module
+from tests.support.harness import Run, run_module
 
 CONTRACT_COLUMNS = {
     "orders": {

@@ -22,7 +22,9 @@ from db.transitions import lock_order
 from schemas.order import OrderStatus
 from schemas.steps import OrderState, PaymentDue, PaymentOutcome, RefundDue
 from schemas.workflow_io import OrderLine
-from tests.integration.step_rows import (
+from tests.integration.test_db_inventory import reservations
+from tests.integration.test_db_orders import new_order
+from tests.support.step_rows import (
     GADGET,
     GADGETS,
     HAPPY_PATH,
@@ -48,8 +50,6 @@ from tests.integration.step_rows import (
     unreleased,
     validate,
 )
-from tests.integration.test_db_inventory import reservations
-from tests.integration.test_db_orders import new_order
 from worker.steps import catalogue_rule
 
 _S = OrderStatus

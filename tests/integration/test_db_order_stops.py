@@ -16,7 +16,9 @@ from db.order_steps import OrderSteps
 from db.orders import OrderRepository
 from schemas.order import OrderStatus
 from schemas.steps import OrderState, PaymentOutcome, RefundDue
-from tests.integration.step_rows import (
+from tests.integration.test_db_inventory import reservations
+from tests.integration.test_db_orders import new_order
+from tests.support.step_rows import (
     CANCELLED,
     GADGET,
     GADGETS,
@@ -43,8 +45,6 @@ from tests.integration.step_rows import (
     unreleased,
     validate,
 )
-from tests.integration.test_db_inventory import reservations
-from tests.integration.test_db_orders import new_order
 
 _S = OrderStatus
 

@@ -12,8 +12,8 @@ import pytest
 from db.connection import open_database
 from db.errors import DatabaseUnavailableError
 from db.tls import DatabaseTlsSettings
-from tests.harness import process_env
-from tests.services import PROJECT_ROOT, SecuredEndpoints
+from tests.support.harness import process_env
+from tests.support.services import PROJECT_ROOT, SecuredEndpoints
 from tools.devstack.tls import Authority, certificate_pem
 
 

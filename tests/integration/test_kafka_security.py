@@ -15,8 +15,8 @@ from runtime.kafka.access import KafkaAccessError, check_access
 from runtime.kafka.client import client_options
 from runtime.kafka.settings import KafkaSettings
 from tests.conftest import Topics
-from tests.harness import process_env, run_ops
-from tests.services import SecuredEndpoints
+from tests.support.harness import process_env, run_ops
+from tests.support.services import SecuredEndpoints
 from tools.devstack.tls import Authority, certificate_pem
 
 

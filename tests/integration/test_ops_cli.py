@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import Topics
-from tests.harness import Run, process_env
-from tests.harness import run_ops as ops
-from tests.services import Endpoints
+from tests.support.harness import Run, process_env
+from tests.support.harness import run_ops as ops
+from tests.support.services import Endpoints
 
 SERVICE_VARIABLES = ("DATABASE_URL", "TEMPORAL_ADDRESS", "KAFKA_BOOTSTRAP_SERVERS")
 

@@ -20,8 +20,8 @@ from temporalio.worker import Worker
 
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC, STATUS_TOPIC
 from tests.conftest import Topics
-from tests.integration.greeting_workflow import StackGreeting
-from tests.services import PROJECT_ROOT, Endpoints
+from tests.support.greeting_workflow import StackGreeting
+from tests.support.services import PROJECT_ROOT, Endpoints
 from tools.devstack import kafka
 from tools.devstack.config import StackConfig
 from tools.devstack.processes import port_open

@@ -20,8 +20,8 @@ from db.outbox import OutboxRow, StatusOutbox
 from tests.conftest import Topics
 from tests.integration.test_db_orders import new_order
 from tests.integration.test_db_outbox import TRACE, a_change
-from tests.services import Endpoints
-from tests.unit.relay_fakes import FakeRelayMetrics
+from tests.support.relay_fakes import FakeRelayMetrics
+from tests.support.services import Endpoints
 from worker.publisher import StatusPublisher
 from worker.relay import RelayOptions, StatusRelay
 

@@ -21,9 +21,9 @@ from temporalio.client import Client
 from runtime.temporal.client import connect
 from runtime.temporal.settings import TemporalSettings
 from tests.conftest import IN_CI
-from tests.harness import process_env
-from tests.services import PROJECT_ROOT, Endpoints, SecuredEndpoints
-from tests.tls_proxy import server_context, tls_proxy
+from tests.support.harness import process_env
+from tests.support.services import PROJECT_ROOT, Endpoints, SecuredEndpoints
+from tests.support.tls_proxy import server_context, tls_proxy
 from tools.devstack.tls import Authority, Certificates, certificate_pem
 
 

@@ -23,7 +23,7 @@ from schemas.workflow_io import (
     StockInput,
     ValidateOrderInput,
 )
-from tests.unit.fakes import (
+from tests.support.fakes import (
     FakeCatalogue,
     FakeInventory,
     FakeNotifications,

@@ -11,7 +11,7 @@ import pytest
 from consumer.decoding import decode_event
 from consumer.errors import MAX_MESSAGE_LENGTH, EventRejected
 from schemas.events import OrderCancellationRequested, OrderPlaced
-from tests.examples import contract_order_placed
+from tests.support.examples import contract_order_placed
 
 KEY = b"web-000123"
 # Planted in every event so each rejection can be checked for leaking them.

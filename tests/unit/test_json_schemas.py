@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from schemas.__main__ import main
 from schemas.json_schema import WIRE_MODELS, json_schema_of, render, schema_file_name
-from tests.examples import contract_order_placed
+from tests.support.examples import contract_order_placed
 
 SCHEMA_DIRECTORY = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 

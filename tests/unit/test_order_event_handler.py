@@ -13,8 +13,8 @@ from consumer.handlers import OrderEventHandler, Outcome, WorkflowOptions
 from db.sealing import OrderSecrets, Sealer
 from schemas.order import OrderStatus
 from schemas.workflow_io import OrderLine
-from tests.examples import contract_order_placed
-from tests.unit.fakes import FakeOrderStore, FakeOrderWorkflows
+from tests.support.examples import contract_order_placed
+from tests.support.fakes import FakeOrderStore, FakeOrderWorkflows
 
 REF = "web-000123"
 KEY = REF.encode()

@@ -17,7 +17,7 @@ import itertools
 import pytest
 
 from schemas.order import OrderStatus, can_transition
-from tests.examples import HAPPY_PATH
+from tests.support.examples import HAPPY_PATH
 
 # The `status` ENUM of the contract's `orders` table, in its order.
 CONTRACT_STATUSES = [*HAPPY_PATH, "FAILED", "CANCELLED"]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.unit.relay_fakes import (
+from tests.support.relay_fakes import (
     WRITTEN_AT,
     FakeOutbox,
     FakeRelayMetrics,

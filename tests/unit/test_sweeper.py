@@ -14,7 +14,7 @@ from consumer.sweeper import Sweeper
 from db.order_rows import NewOrder
 from db.sealing import OrderSecrets, Sealer
 from schemas.workflow_io import STEPS_IN_ONE_ACTIVITY, OrderLine, OrderWorkflowInput
-from tests.unit.fakes import FakeOrderStore, FakeOrderWorkflows
+from tests.support.fakes import FakeOrderStore, FakeOrderWorkflows
 
 SEALER = Sealer("key-1", bytes(range(32)))
 OPTIONS = WorkflowOptions(cancel_window_seconds=5.0, activity_max_attempts=4)

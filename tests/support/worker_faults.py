@@ -13,7 +13,7 @@ from typing import Any
 from temporalio.api.enums.v1 import TimeoutType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 
-from tests.pipeline import Pipeline
+from tests.support.pipeline import Pipeline
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 

@@ -10,12 +10,12 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.order import OrderStatus
-from tests.examples import HAPPY_PATH
-from tests.unit.fakes import RecordingGateway
-from tests.workflows.conftest import order_worker, step_activities
-from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
-from tests.workflows.harness import ORDER_STATUS, OrderRunner, order_id_of
-from tests.workflows.shop import STOCK, AnswerLosingGateway, ControlledSteps, Shop
+from tests.integration.workflows.conftest import order_worker, step_activities
+from tests.integration.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
+from tests.integration.workflows.harness import ORDER_STATUS, OrderRunner, order_id_of
+from tests.integration.workflows.shop import STOCK, AnswerLosingGateway, ControlledSteps, Shop
+from tests.support.examples import HAPPY_PATH
+from tests.support.fakes import RecordingGateway
 
 S = OrderStatus
 HAPPY = [(n, str(status), None) for n, status in enumerate(HAPPY_PATH, start=1)]

@@ -18,10 +18,10 @@ from temporalio.worker import Interceptor, Worker
 
 from db.order_steps import OrderSteps
 from tests.conftest import unique_order_id_base
-from tests.unit.fakes import RecordingGateway
-from tests.workflows.fakes import fresh_order_id
-from tests.workflows.harness import CUSTOMER_ID, ORDER_REF, ORDER_STATUS, OrderRunner
-from tests.workflows.shop import ControlledSteps, NoRelay, Shop, Uncounted
+from tests.integration.workflows.fakes import fresh_order_id
+from tests.integration.workflows.harness import CUSTOMER_ID, ORDER_REF, ORDER_STATUS, OrderRunner
+from tests.integration.workflows.shop import ControlledSteps, NoRelay, Shop, Uncounted
+from tests.support.fakes import RecordingGateway
 from worker.steps import OrderStepActivities
 from worker.workflows import OrderProcessingWorkflow
 

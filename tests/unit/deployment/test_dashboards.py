@@ -21,7 +21,7 @@ from db.errors import DatabaseUnavailableError
 from schemas.order import OrderStatus
 from worker.metrics import WorkerMetrics
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DEPLOY = ROOT / "deploy"
 PROMETHEUS_CONFIG = DEPLOY / "prometheus" / "prometheus.yml"

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
-from tests.pipeline import Pipeline
+from tests.support.pipeline import Pipeline
 
 PARTITIONS = 3  # the test topics' partition count (tests/conftest.py)
 

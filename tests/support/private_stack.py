@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tests.services import PROJECT_ROOT, Endpoints
+from tests.support.services import PROJECT_ROOT, Endpoints
 from tools.devstack import kafka, mariadb, temporal
 from tools.devstack.config import StackConfig
 from tools.devstack.processes import Part

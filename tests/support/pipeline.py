@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer
 from temporalio.client import Client
 
 from tests.conftest import Topics
-from tests.harness import Processes, Publisher, StatusEvents, process_env
-from tests.services import Endpoints
+from tests.support.harness import Processes, Publisher, StatusEvents, process_env
+from tests.support.services import Endpoints
 
 CATALOGUE = [
     # id, sku, name, price, stock

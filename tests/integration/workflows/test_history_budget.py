@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from schemas.order import OrderStatus
-from tests.workflows.fakes import an_order
-from tests.workflows.harness import OrderRunner
+from tests.integration.workflows.fakes import an_order
+from tests.integration.workflows.harness import OrderRunner
 from tools.bench.history import history_figures
 
 BUDGET = Path(__file__).with_name("history_budget.json")

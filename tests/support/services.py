@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServicesUnavailableError(RuntimeError):
@@ -67,7 +67,7 @@ def _local_stack() -> Endpoints:
 
 
 def _testcontainers() -> Endpoints:
-    from tests.containers import start_containers
+    from tests.support.containers import start_containers
 
     return start_containers()
 

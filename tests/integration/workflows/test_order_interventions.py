@@ -14,11 +14,11 @@ import pytest
 
 from db.orders import OrderRepository
 from schemas.order import OrderStatus
-from tests.unit.fakes import RecordingGateway
-from tests.workflows.fakes import an_order
-from tests.workflows.harness import OrderHandle, OrderRunner, order_id_of
-from tests.workflows.shop import STOCK, ControlledSteps, Shop
-from tests.workflows.test_order_outcomes import HAPPY
+from tests.integration.workflows.fakes import an_order
+from tests.integration.workflows.harness import OrderHandle, OrderRunner, order_id_of
+from tests.integration.workflows.shop import STOCK, ControlledSteps, Shop
+from tests.integration.workflows.test_order_outcomes import HAPPY
+from tests.support.fakes import RecordingGateway
 from worker.workflows import OrderProcessingWorkflow
 
 S = OrderStatus

@@ -22,7 +22,7 @@ from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 
-from tests.pipeline import CATALOGUE, Pipeline
+from tests.support.pipeline import CATALOGUE, Pipeline
 
 CLOSED = {"COMPLETED", "FAILED", "CANCELLED"}
 # What an order that did not complete may have of a payment: none, one the gateway declined

@@ -27,12 +27,12 @@ from temporalio.worker import (
 
 from schemas.order import OrderStatus
 from schemas.steps import ADVANCE_ORDER_STEP
-from tests.unit.fakes import RecordingGateway
-from tests.workflows.conftest import order_worker, step_activities
-from tests.workflows.fakes import an_order
-from tests.workflows.harness import OrderHandle, OrderRunner, order_id_of, wait_until
-from tests.workflows.shop import STOCK, ControlledSteps, Shop
-from tests.workflows.test_order_outcomes import HAPPY
+from tests.integration.workflows.conftest import order_worker, step_activities
+from tests.integration.workflows.fakes import an_order
+from tests.integration.workflows.harness import OrderHandle, OrderRunner, order_id_of, wait_until
+from tests.integration.workflows.shop import STOCK, ControlledSteps, Shop
+from tests.integration.workflows.test_order_outcomes import HAPPY
+from tests.support.fakes import RecordingGateway
 from worker.workflows import OrderProcessingWorkflow
 
 S = OrderStatus

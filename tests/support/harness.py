@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
-from tests.services import PROJECT_ROOT
+from tests.support.services import PROJECT_ROOT
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 
@@ -192,7 +192,7 @@ class Run(NamedTuple):
 
 async def run_ops(env: dict[str, str], *args: str) -> Run:
     """`python -m tools.ops <args>` as an operator runs it, in the environment given."""
-    return await run_module("ops", env, *args)
+    return await run_module("tools.ops", env, *args)
 
 
 async def run_module(module: str, env: dict[str, str], *args: str) -> Run:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.services import PROJECT_ROOT
+from tests.support.services import PROJECT_ROOT
 
-SCRIPT = PROJECT_ROOT / "devstack" / "bootstrap.sh"
+SCRIPT = PROJECT_ROOT / "tools" / "devstack" / "bootstrap.sh"
 # What the script itself runs, besides the tools it looks for.
 PLUMBING = ("bash", "awk", "paste", "sed", "cat", "env")
 

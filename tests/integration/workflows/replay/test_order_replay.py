@@ -6,9 +6,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from schemas.order import OrderStatus
-from tests.workflows.fakes import DECLINED_TOKEN, an_order, fresh_order_id
-from tests.workflows.harness import OrderRunner
-from tests.workflows.test_order_interventions import cancel
+from tests.integration.workflows.fakes import DECLINED_TOKEN, an_order, fresh_order_id
+from tests.integration.workflows.harness import OrderRunner
+from tests.integration.workflows.test_order_interventions import cancel
 from worker.workflows import OrderProcessingWorkflow
 
 

@@ -12,11 +12,11 @@ from temporalio.testing import WorkflowEnvironment
 from runtime.temporal.client import data_converter
 from runtime.temporal.settings import TemporalSettings
 from schemas.order import OrderStatus
-from tests.unit.fakes import RecordingGateway
-from tests.workflows.conftest import order_worker, step_activities
-from tests.workflows.fakes import an_order
-from tests.workflows.harness import OrderRunner
-from tests.workflows.shop import ControlledSteps, Shop
+from tests.integration.workflows.conftest import order_worker, step_activities
+from tests.integration.workflows.fakes import an_order
+from tests.integration.workflows.harness import OrderRunner
+from tests.integration.workflows.shop import ControlledSteps, Shop
+from tests.support.fakes import RecordingGateway
 
 EMAIL = b"ada@example.com"
 TOKEN = "tok_visa_4242_secret"

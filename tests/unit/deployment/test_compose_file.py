@@ -24,7 +24,7 @@ from runtime.temporal.settings import TemporalSettings
 from tools.ops.settings import OpsSettings
 from worker.settings import WorkerSettings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"

@@ -18,8 +18,8 @@ from schemas.workflow_io import (
     OrderWorkflowState,
     workflow_id_for,
 )
-from tests.workflows.fakes import WAIT_SECONDS
-from tests.workflows.shop import Shop
+from tests.integration.workflows.fakes import WAIT_SECONDS
+from tests.integration.workflows.shop import Shop
 from worker.workflows import OrderProcessingWorkflow
 
 ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)

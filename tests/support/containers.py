@@ -12,7 +12,7 @@ import atexit
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.services import PROJECT_ROOT, Endpoints, ServicesUnavailableError
+from tests.support.services import PROJECT_ROOT, Endpoints, ServicesUnavailableError
 from tools.devstack.config import StackConfig
 from tools.devstack.processes import wait_until
 from tools.devstack.temporal import serves_namespace
