@@ -6,7 +6,6 @@ import logging
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -17,10 +16,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from consumer.errors import TransientError, WorkflowIdTakenError
 from schemas.order import OrderStatus
+from schemas.search_attributes import CUSTOMER_ID, ORDER_REF, ORDER_STATUS
 from schemas.workflow_io import (
-    SEARCH_ATTRIBUTE_CUSTOMER_ID,
-    SEARCH_ATTRIBUTE_ORDER_REF,
-    SEARCH_ATTRIBUTE_ORDER_STATUS,
     SIGNAL_CANCEL_ORDER,
     WORKFLOW_TYPE,
     OrderWorkflowInput,
@@ -28,9 +25,6 @@ from schemas.workflow_io import (
 )
 
 log = logging.getLogger(__name__)
-ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)
-CUSTOMER_ID = SearchAttributeKey.for_int(SEARCH_ATTRIBUTE_CUSTOMER_ID)
-ORDER_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_STATUS)
 
 _TRANSIENT = frozenset({
     RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,

@@ -19,6 +19,16 @@ QUERY_GET_ORDER_STATE = "get_order_state"
 SIGNAL_UPDATE_ORDER_STATUS = "update_order_status"
 SIGNAL_CANCEL_ORDER = "cancel_order"
 
+# The activities of orders started before MySQL decided their steps (`schemas.steps` names
+# today's), served until those orders have all ended.
+UPDATE_STATUS_ACTIVITY = "update_status"
+VALIDATE_ORDER_ACTIVITY = "validate_order"
+RESERVE_STOCK_ACTIVITY = "reserve_stock"
+RELEASE_STOCK_ACTIVITY = "release_stock"
+PROCESS_PAYMENT_ACTIVITY = "process_payment"
+REFUND_PAYMENT_ACTIVITY = "refund_payment"
+SEND_ORDER_CONFIRMATION_ACTIVITY = "send_order_confirmation"
+
 SEARCH_ATTRIBUTE_ORDER_REF = "OrderRef"
 SEARCH_ATTRIBUTE_CUSTOMER_ID = "CustomerId"
 SEARCH_ATTRIBUTE_ORDER_STATUS = "OrderStatus"

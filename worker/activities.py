@@ -24,6 +24,13 @@ from schemas import failures
 from schemas.failures import FailureType
 from schemas.order import OrderStatus
 from schemas.workflow_io import (
+    PROCESS_PAYMENT_ACTIVITY,
+    REFUND_PAYMENT_ACTIVITY,
+    RELEASE_STOCK_ACTIVITY,
+    RESERVE_STOCK_ACTIVITY,
+    SEND_ORDER_CONFIRMATION_ACTIVITY,
+    UPDATE_STATUS_ACTIVITY,
+    VALIDATE_ORDER_ACTIVITY,
     ConfirmationInput,
     PaymentInput,
     PaymentResult,
@@ -84,7 +91,7 @@ class OrderStatusActivities:
         self._relay = relay
         self._finished: FinishedOrders = finished or _Uncounted()
 
-    @activity.defn(name="update_status")
+    @activity.defn(name=UPDATE_STATUS_ACTIVITY)
     async def update_status(self, change: StatusChange) -> None:
         """Write the status, its history line and its event to MySQL in one transaction.
         Idempotent: the row keeps the highest sequence, and a repeat writes no second event."""
@@ -111,7 +118,7 @@ class CatalogueActivities:
         self._statuses = statuses
         self._catalogue = catalogue
 
-    @activity.defn(name="validate_order")
+    @activity.defn(name=VALIDATE_ORDER_ACTIVITY)
     async def validate_order(self, order: ValidateOrderInput) -> None:
         """Check the order against the catalogue; reads only, so it is naturally idempotent."""
         await self._statuses.announce(order.announce)
@@ -128,7 +135,7 @@ class InventoryActivities:
         self._statuses = statuses
         self._inventory = inventory
 
-    @activity.defn(name="reserve_stock")
+    @activity.defn(name=RESERVE_STOCK_ACTIVITY)
     async def reserve_stock(self, stock: StockInput) -> None:
         """Reserve every line or none; a retry finds the reservation and changes nothing."""
         await self._statuses.announce(stock.announce)
@@ -141,7 +148,7 @@ class InventoryActivities:
             raise _business_failure(FailureType.INSUFFICIENT_STOCK, reason) from None
         await fault_point("reserve_stock")
 
-    @activity.defn(name="release_stock")
+    @activity.defn(name=RELEASE_STOCK_ACTIVITY)
     async def release_stock(self, stock: StockInput) -> None:
         """Give back what this order reserved, once; with no reservation it does nothing."""
         await self._inventory.release(stock.order_id)
@@ -156,7 +163,7 @@ class PaymentActivities:
         self._payments = payments
         self._gateway = gateway
 
-    @activity.defn(name="process_payment")
+    @activity.defn(name=PROCESS_PAYMENT_ACTIVITY)
     async def process_payment(self, payment: PaymentInput) -> PaymentResult:
         """Capture the amount once: a retry finds the recorded capture and returns it."""
         await self._statuses.announce(payment.announce)
@@ -183,7 +190,7 @@ class PaymentActivities:
         await fault_point("process_payment")
         return PaymentResult(payment_id=row.payment_id or payment_id)
 
-    @activity.defn(name="refund_payment")
+    @activity.defn(name=REFUND_PAYMENT_ACTIVITY)
     async def refund_payment(self, refund: RefundInput) -> None:
         """Refund a captured payment once; with no capture it does nothing."""
         existing = await self._payments.find(refund.order_id)
@@ -199,7 +206,7 @@ class NotificationActivities:
         self._statuses = statuses
         self._notifications = notifications
 
-    @activity.defn(name="send_order_confirmation")
+    @activity.defn(name=SEND_ORDER_CONFIRMATION_ACTIVITY)
     async def send_order_confirmation(self, confirmation: ConfirmationInput) -> None:
         """Send the confirmation at most once: it is recorded before it is sent (mock)."""
         await self._statuses.announce(confirmation.announce)

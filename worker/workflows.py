@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -15,13 +16,8 @@ with workflow.unsafe.imports_passed_through():
 
     from schemas import failures
     from schemas.order import OrderStatus, can_transition
+    from schemas.search_attributes import ORDER_STATUS
     from schemas.steps import (
-        ADVANCE_ORDER_STEP,
-        COMPLETE_ORDER_STEP,
-        PROCESS_PAYMENT_STEP,
-        RESERVE_STOCK_STEP,
-        STOP_ORDER_STEP,
-        VALIDATE_ORDER_STEP,
         AdvanceInput,
         OrderState,
         PaymentStepInput,
@@ -29,11 +25,17 @@ with workflow.unsafe.imports_passed_through():
         StopInput,
     )
     from schemas.workflow_io import (
+        PROCESS_PAYMENT_ACTIVITY,
         QUERY_GET_ORDER_STATE,
-        SEARCH_ATTRIBUTE_ORDER_STATUS,
+        REFUND_PAYMENT_ACTIVITY,
+        RELEASE_STOCK_ACTIVITY,
+        RESERVE_STOCK_ACTIVITY,
+        SEND_ORDER_CONFIRMATION_ACTIVITY,
         SIGNAL_CANCEL_ORDER,
         SIGNAL_UPDATE_ORDER_STATUS,
         STEPS_IN_ONE_ACTIVITY,
+        UPDATE_STATUS_ACTIVITY,
+        VALIDATE_ORDER_ACTIVITY,
         WORKFLOW_TYPE,
         ConfirmationInput,
         OrderWorkflowInput,
@@ -46,9 +48,13 @@ with workflow.unsafe.imports_passed_through():
         StockInput,
         ValidateOrderInput,
     )
+    from worker.steps import OrderStepActivities
 
 _T = TypeVar("_T")
-_ORDER_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_STATUS)
+_In = TypeVar("_In", bound=BaseModel)
+# A step of the order in MySQL, called by reference: its name and its typed result come from
+# its definition (`worker.steps`).
+_MySQLStep = Callable[[OrderStepActivities, _In], Awaitable[OrderState]]
 _OVERRIDE_TARGETS = frozenset({OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.COMPLETED})
 _MUST_LAND_MAX_INTERVAL = timedelta(seconds=30)
 _BUSINESS_FAILURE_TYPES = [str(failure) for failure in failures.FailureType]
@@ -144,33 +150,33 @@ class OrderProcessingWorkflow:
                 # A stop signalled before the steps ran (or before a lost task ran them again)
                 # goes straight to the stop, which compensates whatever MySQL holds.
                 if self._ending is None:
-                    state = await self._mysql_step(ADVANCE_ORDER_STEP, advance, steps=4)
+                    state = await self._mysql_step(
+                        OrderStepActivities.advance_order, advance, steps=4
+                    )
             else:
                 payment = advance.model_dump(exclude={"complete"})
                 state = await self._step_by_step(step, PaymentStepInput.model_validate(payment))
             if state is not None and state.status is OrderStatus.CONFIRMED and state.goes_on:
                 await self._hold_for_cancellation()
                 if self._ending is None:
-                    state = await self._mysql_step(COMPLETE_ORDER_STEP, step)
+                    state = await self._mysql_step(OrderStepActivities.complete_order, step)
         if state is None or not state.status.is_terminal:
             ending, reason = self._stop_for(state)
             stop = StopInput(order_id=order.order_id, ending=ending, reason=reason)
-            state = await self._mysql_step(STOP_ORDER_STEP, stop, must_land=True)
-        workflow.upsert_search_attributes([_ORDER_STATUS.value_set(state.status.value)])
+            state = await self._mysql_step(OrderStepActivities.stop_order, stop, must_land=True)
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(state.status.value)])
 
     async def _step_by_step(self, step: StepInput, payment: PaymentStepInput) -> OrderState | None:
         """The forward steps of orders started without the steps' version in their input (by
         the consumer before it set one): one local activity each, a requested stop honoured
         between them."""
         state: OrderState | None = None
-        for name, arg in (
-            (VALIDATE_ORDER_STEP, step),
-            (RESERVE_STOCK_STEP, step),
-            (PROCESS_PAYMENT_STEP, payment),
-        ):
-            if self._ending is not None or (state is not None and not state.goes_on):
-                break
-            state = await self._mysql_step(name, arg)
+        if self._ending is None:
+            state = await self._mysql_step(OrderStepActivities.validate_order, step)
+        if self._ending is None and state is not None and state.goes_on:
+            state = await self._mysql_step(OrderStepActivities.reserve_stock, step)
+        if self._ending is None and state is not None and state.goes_on:
+            state = await self._mysql_step(OrderStepActivities.process_payment, payment)
         return state
 
     def _stop_for(self, state: OrderState | None) -> _Ending:
@@ -187,17 +193,16 @@ class OrderProcessingWorkflow:
         return _Ending(OrderStatus.FAILED, failures.step_failed(f"stuck_at_{status.lower()}"))
 
     async def _mysql_step(
-        self, name: str, arg: BaseModel, *, must_land: bool = False, steps: int = 1
+        self, run_step: _MySQLStep[_In], arg: _In, *, must_land: bool = False, steps: int = 1
     ) -> OrderState:
         """`steps` transactions, as a local activity retried through any outage: for the
         order's outage tolerance, or, for a stop (its compensation), for as long as it takes."""
         order = self._input
         initial = timedelta(seconds=order.activity_initial_interval_seconds)
         try:
-            state: OrderState = await workflow.execute_local_activity(
-                name,
+            state = await workflow.execute_local_activity_method(
+                run_step,
                 arg,
-                result_type=OrderState,
                 start_to_close_timeout=timedelta(seconds=order.activity_timeout_seconds * steps),
                 schedule_to_close_timeout=(
                     None if must_land else timedelta(hours=order.outage_tolerance_hours)
@@ -213,7 +218,7 @@ class OrderProcessingWorkflow:
             # The stop names the step that failed (`step_failed:reserve_stock`) from the
             # status MySQL holds the order at: the one-activity steps do not say which it was.
             self._ending = self._ending or _Ending(OrderStatus.FAILED, None)
-            raise _StepFailedError(name) from err
+            raise _StepFailedError(run_step.__name__) from err
         self._status, self._sequence, self._reason = state.status, state.sequence, state.reason
         self._stock_reserved, self._payment_id = state.stock_reserved, state.payment_id
         self._cancel_requested = self._cancel_requested or state.cancel_requested
@@ -330,13 +335,15 @@ class OrderProcessingWorkflow:
         # Local, when the order's steps announce: it reads the catalogue and announces only
         # PENDING and VALIDATING, whatever it finds, so a workflow task lost with it and run
         # again (after a signal, or a catalogue change) repeats exactly those two events.
-        await self._business_step("validate_order", checked, type(None), local=self._steps_announce)
+        await self._business_step(
+            VALIDATE_ORDER_ACTIVITY, checked, type(None), local=self._steps_announce
+        )
 
     async def _reserve_stock(self) -> None:
         # Set before the call: an attempt may reserve and then fail to report it.
         self._stock_attempted = True
         reservation = self._stock.model_copy(update={"announce": tuple(self._unannounced)})
-        await self._business_step("reserve_stock", reservation, type(None))
+        await self._business_step(RESERVE_STOCK_ACTIVITY, reservation, type(None))
         self._stock_reserved = True
 
     async def _take_payment(self) -> None:
@@ -351,7 +358,7 @@ class OrderProcessingWorkflow:
             announce=tuple(self._unannounced),
         )
         self._payment_attempted = True
-        result = await self._business_step("process_payment", payment, PaymentResult)
+        result = await self._business_step(PROCESS_PAYMENT_ACTIVITY, payment, PaymentResult)
         self._payment_id = result.payment_id
 
     async def _confirm(self) -> None:
@@ -363,7 +370,7 @@ class OrderProcessingWorkflow:
             announce=tuple(self._unannounced),
         )
         try:
-            await self._execute("send_order_confirmation", confirmation, type(None))
+            await self._execute(SEND_ORDER_CONFIRMATION_ACTIVITY, confirmation, type(None))
             self._unannounced.clear()
         except ActivityError:
             # The order is paid and CONFIRMED has no way to FAILED: a lost notification
@@ -388,9 +395,9 @@ class OrderProcessingWorkflow:
         # undo, so an attempted step is reason enough to call them.
         if self._payment_attempted:
             refund = RefundInput(order_id=self._input.order_id)
-            await self._execute("refund_payment", refund, type(None), must_land=True)
+            await self._execute(REFUND_PAYMENT_ACTIVITY, refund, type(None), must_land=True)
         if self._stock_attempted:
-            await self._execute("release_stock", self._stock, type(None), must_land=True)
+            await self._execute(RELEASE_STOCK_ACTIVITY, self._stock, type(None), must_land=True)
             self._stock_reserved = False
 
     @property
@@ -401,7 +408,7 @@ class OrderProcessingWorkflow:
         previous = self._status if self._sequence else None
         self._status, self._reason = status, reason
         self._sequence += 1
-        workflow.upsert_search_attributes([_ORDER_STATUS.value_set(status.value)])
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
         # Shown in the Temporal UI beside the workflow; metadata, not history, so replay-safe.
         workflow.set_current_details(f"**{status}**" + (f": {reason}" if reason else ""))
         change = StatusChange(
@@ -419,7 +426,7 @@ class OrderProcessingWorkflow:
             return  # the next step's activity announces it
         # Statuses a failed step may not have announced go out first, under their own ids.
         for unannounced in self._unannounced:
-            await self._execute("update_status", unannounced, type(None), must_land=True)
+            await self._execute(UPDATE_STATUS_ACTIVITY, unannounced, type(None), must_land=True)
         self._unannounced.clear()
 
     def _entered_at(self, status: OrderStatus) -> datetime:

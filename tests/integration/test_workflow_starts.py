@@ -11,7 +11,8 @@ import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from consumer.errors import WorkflowIdTakenError
-from consumer.temporal import ORDER_REF, TemporalOrders
+from consumer.temporal import TemporalOrders
+from schemas.search_attributes import ORDER_REF
 from schemas.workflow_io import OrderLine, OrderWorkflowInput, workflow_id_for
 from tests.conftest import unique_order_id_base
 

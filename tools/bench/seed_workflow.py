@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,8 +24,8 @@ with workflow.unsafe.imports_passed_through():
 
     from schemas import failures
     from schemas.order import OrderStatus
+    from schemas.search_attributes import ORDER_STATUS
     from schemas.workflow_io import (
-        SEARCH_ATTRIBUTE_ORDER_STATUS,
         WORKFLOW_TYPE,
         ConfirmationInput,
         OrderWorkflowInput,
@@ -39,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 _T = TypeVar("_T")
-_ORDER_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_STATUS)
 S = OrderStatus
 
 
@@ -116,7 +115,7 @@ class SeedOrderWorkflow:
     async def _enter(self, status: OrderStatus, reason: str | None = None) -> None:
         previous, self._status = self._status, status
         self._sequence += 1
-        workflow.upsert_search_attributes([_ORDER_STATUS.value_set(status.value)])
+        workflow.upsert_search_attributes([ORDER_STATUS.value_set(status.value)])
         change = StatusChange(
             order_id=self._order.order_id,
             order_ref=self._order.order_ref,

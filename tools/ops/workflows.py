@@ -7,13 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError, RPCStatusCode
 
+from schemas.search_attributes import ORDER_REF
 from schemas.workflow_io import (
     QUERY_GET_ORDER_STATE,
-    SEARCH_ATTRIBUTE_ORDER_REF,
     OrderWorkflowResult,
     OrderWorkflowState,
     StatusChange,
@@ -24,7 +23,6 @@ from tools.ops.errors import NothingDoneError, ServiceUnavailableError
 # registered name, a wire name like the query and signals): its inputs in such a workflow's
 # history are the statuses it recorded. Later orders' steps record their own, in MySQL.
 UPDATE_STATUS_ACTIVITY = "update_status"
-_ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)
 
 
 class WorkflowUnansweredError(ServiceUnavailableError):
@@ -90,7 +88,7 @@ class OrderWorkflows:
             info.task_queue,
             info.start_time,
             info.close_time,
-            info.typed_search_attributes.get(_ORDER_REF),
+            info.typed_search_attributes.get(ORDER_REF),
         )
         if view.running:
             try:

@@ -17,9 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor, Worker
 
 from db.order_steps import OrderSteps
+from schemas.search_attributes import CUSTOMER_ID, ORDER_REF, ORDER_STATUS
 from tests.conftest import unique_order_id_base
 from tests.integration.workflows.fakes import fresh_order_id
-from tests.integration.workflows.harness import CUSTOMER_ID, ORDER_REF, ORDER_STATUS, OrderRunner
+from tests.integration.workflows.harness import OrderRunner
 from tests.integration.workflows.shop import ControlledSteps, NoRelay, Shop, Uncounted
 from tests.support.fakes import RecordingGateway
 from worker.steps import OrderStepActivities

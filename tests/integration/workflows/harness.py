@@ -7,12 +7,10 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from schemas.search_attributes import CUSTOMER_ID, ORDER_REF, ORDER_STATUS
 from schemas.workflow_io import (
-    SEARCH_ATTRIBUTE_CUSTOMER_ID,
-    SEARCH_ATTRIBUTE_ORDER_REF,
-    SEARCH_ATTRIBUTE_ORDER_STATUS,
     OrderWorkflowInput,
     OrderWorkflowResult,
     OrderWorkflowState,
@@ -21,10 +19,6 @@ from schemas.workflow_io import (
 from tests.integration.workflows.fakes import WAIT_SECONDS
 from tests.integration.workflows.shop import Shop
 from worker.workflows import OrderProcessingWorkflow
-
-ORDER_REF = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_REF)
-CUSTOMER_ID = SearchAttributeKey.for_int(SEARCH_ATTRIBUTE_CUSTOMER_ID)
-ORDER_STATUS = SearchAttributeKey.for_keyword(SEARCH_ATTRIBUTE_ORDER_STATUS)
 
 OrderHandle = WorkflowHandle[OrderProcessingWorkflow, OrderWorkflowResult]
 

@@ -10,9 +10,10 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
 
 from schemas.order import OrderStatus
+from schemas.search_attributes import ORDER_STATUS
 from tests.integration.workflows.conftest import order_worker, step_activities
 from tests.integration.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
-from tests.integration.workflows.harness import ORDER_STATUS, OrderRunner, order_id_of
+from tests.integration.workflows.harness import OrderRunner, order_id_of
 from tests.integration.workflows.shop import STOCK, AnswerLosingGateway, ControlledSteps, Shop
 from tests.support.examples import HAPPY_PATH
 from tests.support.fakes import RecordingGateway
