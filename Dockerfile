@@ -22,8 +22,7 @@ COPY db/ db/
 COPY consumer/ consumer/
 COPY worker/ worker/
 COPY runtime/ runtime/
-COPY tools/__init__.py tools/__init__.py
-COPY tools/ops/ tools/ops/
+COPY tools/ tools/
 
 # The lock holds the tracing extra too, so TRACING_ENABLED=true needs no other image.
 # The processes run the code under /app, which the app user cannot write to: its bytecode is

@@ -13,7 +13,11 @@ from temporalio.service import RPCError
 
 from consumer.coalescing import CoalescedOrderStore
 from consumer.dead_letters import DeadLetters
-from consumer.errors import WorkflowIdTakenError
+from consumer.errors import (
+    ConsumerStalledError,
+    DeadLetterTopicRefusedError,
+    WorkflowIdTakenError,
+)
 from consumer.flow import FlowControl
 from consumer.handlers import OrderEventHandler, WorkflowOptions
 from consumer.metrics import ConsumerMetrics, CountedWorkflows, TimedStore
@@ -23,7 +27,6 @@ from consumer.sweeper import Sweeper, beside
 from consumer.temporal import TemporalOrders
 from consumer.watchdog import (
     EXIT_STALLED,
-    ConsumerStalledError,
     ProgressWatchdog,
     WatchedConsumer,
     run_watched,
@@ -153,7 +156,7 @@ async def main() -> int:
         log_setup=lambda settings: (settings.log_level, settings.log_format),
         cannot_run=(
             OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError,
-            WorkflowIdTakenError,
+            WorkflowIdTakenError, DeadLetterTopicRefusedError,
         ),
         exit_codes={ConsumerStalledError: EXIT_STALLED},
     )  # fmt: skip

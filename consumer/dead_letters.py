@@ -23,7 +23,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from consumer.errors import EventRejected, TransientError
+from consumer.errors import DeadLetterTopicRefusedError, EventRejected, TransientError
 from runtime.telemetry.tracing import trace_headers
 from schemas.topics import (
     HEADER_FAILED_AT,
@@ -37,10 +37,6 @@ from schemas.topics import (
 
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
 _REFUSED = (TopicAuthorizationFailedError, InvalidTopicError)
-
-
-class DeadLetterTopicRefusedError(RuntimeError):
-    """The dead-letter topic takes no record from this consumer: it must stop, not loop."""
 
 
 def dead_letter_headers(record: Any, rejection: EventRejected) -> list[tuple[str, bytes]]:

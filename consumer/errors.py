@@ -4,8 +4,13 @@
     ├── EventRejected        poison: the message can never be an order; dead-letter it, then commit
     ├── TransientError       a dependency (MySQL, Temporal, Kafka) is unavailable: retry the
     │                        message later and do not commit its offset
-    └── WorkflowIdTakenError the order's workflow id belongs to another order in Temporal:
-                             a deployment mistake; stop, and say how to fix it
+    └── ConsumerCannotRunError  the consumer cannot go on: it stops, saying why
+        ├── WorkflowIdTakenError        the order's workflow id belongs to another order in
+        │                               Temporal: a deployment mistake (exit 1)
+        ├── DeadLetterTopicRefusedError the dead-letter topic takes no record from this
+        │                               consumer: it must stop, not loop (exit 1)
+        └── ConsumerStalledError        records pending and nothing progressed for the stall
+                                        time: a supervisor restarts it (exit 3)
 
 Lower layers' errors are translated into these at the adapter boundary; anything else that
 escapes is a defect and crashes the consumer loudly.
@@ -42,7 +47,19 @@ class TransientError(ConsumerError):
     pass
 
 
-class WorkflowIdTakenError(ConsumerError):
+class ConsumerCannotRunError(ConsumerError):
+    """The consumer cannot go on; it stops, and its supervisor restarts it."""
+
+
+class DeadLetterTopicRefusedError(ConsumerCannotRunError):
+    """The dead-letter topic takes no record from this consumer: it must stop, not loop."""
+
+
+class ConsumerStalledError(ConsumerCannotRunError):
+    """Records were pending and nothing progressed for the stall time."""
+
+
+class WorkflowIdTakenError(ConsumerCannotRunError):
     """`order-<id>` already names another order's workflow in the namespace.
 
     Order ids come from MySQL; this happens when a database is recreated while the namespace

@@ -18,16 +18,12 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
-from consumer.errors import ConsumerError
+from consumer.errors import ConsumerStalledError
 
 log = logging.getLogger(__name__)
 
 EXIT_STALLED = 3
 MAX_CHECK_INTERVAL_SECONDS = 5.0
-
-
-class ConsumerStalledError(ConsumerError):
-    """Records were pending and nothing progressed for the stall time."""
 
 
 class ProgressWatchdog:

@@ -44,6 +44,7 @@ from worker.activities import (
 )
 from worker.activity_failures import CompactFailures
 from worker.bytecode import cache_bytecode
+from worker.errors import WorkerCannotRunError
 from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.outbox_pruner import OutboxPruner
@@ -191,8 +192,11 @@ async def main() -> int:
         lambda: WorkerSettings(_secrets_dir=os.environ.get("SECRETS_DIR")),
         serve,
         log_setup=lambda settings: (settings.log_level, settings.log_format),
-        cannot_run=(OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError),
-    )
+        cannot_run=(
+            OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError,
+            WorkerCannotRunError,
+        ),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -40,8 +40,9 @@ from schemas.workflow_io import (
     ValidateOrderInput,
 )
 from worker.crashpoints import fault_point
-from worker.domain import OrderRuleBrokenError, check_against_catalogue
-from worker.payments import MockPaymentGateway, PaymentDeclinedError
+from worker.domain import check_against_catalogue
+from worker.errors import OrderRuleBrokenError, PaymentDeclinedError
+from worker.payments import MockPaymentGateway
 from worker.ports import Catalogue, Inventory, Notifications, Payments, StatusStore
 
 log = logging.getLogger(__name__)

@@ -8,15 +8,7 @@ from decimal import Decimal
 from schemas import failures
 from schemas.failures import FailureType
 from schemas.workflow_io import OrderLine
-
-
-class OrderRuleBrokenError(Exception):
-    """An order breaks a business rule: it fails for good, retrying cannot help."""
-
-    def __init__(self, failure_type: FailureType, reason: str) -> None:
-        super().__init__(reason)
-        self.failure_type = failure_type
-        self.reason = reason
+from worker.errors import OrderRuleBrokenError
 
 
 def check_against_catalogue(

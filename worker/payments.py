@@ -10,15 +10,9 @@ import hashlib
 from decimal import Decimal
 from typing import Protocol
 
+from worker.errors import GatewayUnavailableError, PaymentDeclinedError
+
 AMOUNT_LIMIT = Decimal("10000.00")
-
-
-class PaymentDeclinedError(Exception):
-    """The gateway refused the payment: final, never retried."""
-
-
-class GatewayUnavailableError(Exception):
-    """The gateway did not answer: the call may be retried."""
 
 
 class PaymentGateway(Protocol):

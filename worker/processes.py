@@ -17,13 +17,10 @@ import signal
 import sys
 from collections.abc import Mapping
 
+from worker.errors import WorkerProcessExitedError
 from worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
-
-
-class WorkerProcessExitedError(RuntimeError):
-    """A worker process ended while the group was running."""
 
 
 def process_env(settings: WorkerSettings, index: int, env: Mapping[str, str]) -> dict[str, str]:

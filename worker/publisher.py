@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from db.outbox import OutboxRow
-from worker.relay import RelaySendError
+from worker.errors import RelaySendError
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,9 @@ from typing import Protocol
 from db.errors import DatabaseUnavailableError
 from db.outbox import OutboxRow
 from worker.crashpoints import RELAY, fault_point
+from worker.errors import RelaySendError
 
 log = logging.getLogger(__name__)
-
-
-class RelaySendError(Exception):
-    """The status topic did not take a batch; the next try sends it again."""
 
 
 TRANSIENT = (RelaySendError, DatabaseUnavailableError)

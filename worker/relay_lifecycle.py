@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from worker.errors import RelayEndedError
+
 log = logging.getLogger(__name__)
 
 # How long the relay may take over its last pass, and the producer over its stop, at shutdown.
@@ -22,10 +24,6 @@ class Relay(Protocol):
     def wake(self) -> None: ...
     def stop(self) -> None: ...
     async def run(self) -> None: ...
-
-
-class RelayEndedError(RuntimeError):
-    """The relay's task ended while the worker ran: status events would no longer leave."""
 
 
 @asynccontextmanager

@@ -39,8 +39,9 @@ from schemas.steps import (
 from schemas.workflow_io import OrderLine
 from worker.activities import FinishedOrders, Relay
 from worker.crashpoints import fault_point
-from worker.domain import OrderRuleBrokenError, check_against_catalogue
-from worker.payments import GatewayUnavailableError, PaymentDeclinedError, PaymentGateway
+from worker.domain import check_against_catalogue
+from worker.errors import GatewayUnavailableError, OrderRuleBrokenError, PaymentDeclinedError
+from worker.payments import PaymentGateway
 
 log = logging.getLogger(__name__)
 Headers = Mapping[str, str] | None

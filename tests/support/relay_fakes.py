@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from db.errors import DatabaseUnavailableError
 from db.outbox import OutboxRow
-from worker.relay import RelaySendError
+from worker.errors import RelaySendError
 
 WRITTEN_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

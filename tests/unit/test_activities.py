@@ -39,7 +39,7 @@ from worker.activities import (
     OrderStatusActivities,
     PaymentActivities,
 )
-from worker.payments import GatewayUnavailableError
+from worker.errors import GatewayUnavailableError
 
 ORDER_ID = 17
 ITEMS = (

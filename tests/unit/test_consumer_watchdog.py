@@ -8,8 +8,8 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
+from consumer.errors import ConsumerStalledError
 from consumer.watchdog import (
-    ConsumerStalledError,
     ProgressWatchdog,
     records_pending,
     run_watched,

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from worker.payments import GatewayUnavailableError, MockPaymentGateway, PaymentDeclinedError
+from worker.errors import GatewayUnavailableError, PaymentDeclinedError
+from worker.payments import MockPaymentGateway
 
 AMOUNT = Decimal("44.98")
 

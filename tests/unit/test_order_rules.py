@@ -8,7 +8,8 @@ import pytest
 
 from schemas.failures import FailureType
 from schemas.workflow_io import OrderLine
-from worker.domain import OrderRuleBrokenError, check_against_catalogue
+from worker.domain import check_against_catalogue
+from worker.errors import OrderRuleBrokenError
 
 CATALOGUE = {1: Decimal("19.99"), 7: Decimal("5.00")}
 

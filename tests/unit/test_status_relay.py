@@ -19,10 +19,11 @@ from tests.support.relay_fakes import (
     outbox_row,
 )
 from worker import relay_lifecycle
+from worker.errors import RelayEndedError, RelaySendError
 from worker.metrics import WorkerMetrics
 from worker.outbox_pruner import OutboxPruner
-from worker.relay import RelayOptions, RelaySendError, StatusRelay
-from worker.relay_lifecycle import RelayEndedError, bounded, until_stopped
+from worker.relay import RelayOptions, StatusRelay
+from worker.relay_lifecycle import bounded, until_stopped
 
 # Retries at once in these tests; the poll is long, so only a wake-up explains a quick send.
 QUICK = RelayOptions(

@@ -27,7 +27,7 @@ from schemas.order import OrderStatus
 from schemas.steps import OrderState, PaymentDue, PaymentOutcome, RefundDue
 from schemas.workflow_io import OrderWorkflowInput
 from tests.support.fakes import RecordingGateway
-from worker.payments import GatewayUnavailableError
+from worker.errors import GatewayUnavailableError
 
 Headers = Mapping[str, str] | None
 STOCK = 100

@@ -43,13 +43,11 @@ from db.migrate import apply_migrations
 from db.order_steps import OrderSteps
 from db.orders import OrderRepository
 from schemas.order import OrderStatus
+from schemas.search_attributes import CUSTOMER_ID, ORDER_REF, ORDER_STATUS
 from schemas.workflow_io import SIGNAL_CANCEL_ORDER, SIGNAL_UPDATE_ORDER_STATUS
 from tests.integration.workflows.conftest import order_worker, step_activities
 from tests.integration.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
 from tests.integration.workflows.harness import (
-    CUSTOMER_ID,
-    ORDER_REF,
-    ORDER_STATUS,
     OrderHandle,
     OrderRunner,
     order_id_of,

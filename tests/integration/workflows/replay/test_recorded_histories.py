@@ -10,8 +10,9 @@ behind `workflow.patched(...)` replays.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from temporalio import workflow
@@ -22,9 +23,10 @@ from temporalio.worker import Replayer
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from schemas.steps import ADVANCE_ORDER_STEP, VALIDATE_ORDER_STEP, OrderState, StepInput
+    from schemas.steps import OrderState, StepInput
     from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
     from tests.integration.workflows.replay.record_histories import HISTORIES, LATEST, PATHS
+    from worker.steps import OrderStepActivities
     from worker.workflows import STEPS_ANNOUNCE_PATCH, OrderProcessingWorkflow
 
 RECORDED = sorted(HISTORIES.rglob("*.json"))
@@ -69,6 +71,9 @@ class ReleasesBeforeReservingWhenPatched(OrderProcessingWorkflow):
         await super()._reserve_stock()
 
 
+_In = TypeVar("_In", bound=BaseModel)
+
+
 def load(path: Path) -> WorkflowHistory:
     document = json.loads(path.read_text())
     started = document["events"][0]["workflowExecutionStartedEventAttributes"]
@@ -88,11 +93,17 @@ class ValidatesAgainBeforeReserving(OrderProcessingWorkflow):
         return await super().process_order(input)
 
     async def _mysql_step(
-        self, name: str, arg: BaseModel, *, must_land: bool = False, steps: int = 1
+        self,
+        run_step: Callable[[OrderStepActivities, _In], Awaitable[OrderState]],
+        arg: _In,
+        *,
+        must_land: bool = False,
+        steps: int = 1,
     ) -> OrderState:
-        if name == ADVANCE_ORDER_STEP:
-            await super()._mysql_step(VALIDATE_ORDER_STEP, StepInput(order_id=self._input.order_id))
-        return await super()._mysql_step(name, arg, must_land=must_land, steps=steps)
+        if run_step == OrderStepActivities.advance_order:
+            validate = StepInput(order_id=self._input.order_id)
+            await super()._mysql_step(OrderStepActivities.validate_order, validate)
+        return await super()._mysql_step(run_step, arg, must_land=must_land, steps=steps)
 
 
 def test_every_path_of_the_workflow_has_a_recorded_history() -> None:
