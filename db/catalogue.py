@@ -10,6 +10,7 @@ from typing import Any
 import databases
 
 from db.connection import connection, retry_conflicts, transaction
+from db.records import row_from
 from db.statements import in_list, select_rows
 
 
@@ -23,13 +24,7 @@ class ProductRow:
 
     @classmethod
     def from_record(cls, record: Any) -> ProductRow:
-        return cls(
-            id=int(record["id"]),
-            sku=str(record["sku"]),
-            name=str(record["name"]),
-            price=Decimal(record["price"]),
-            stock_quantity=int(record["stock_quantity"]),
-        )
+        return row_from(cls, record)
 
 
 # The rows come in as a derived table so the update can name their columns: MySQL 8

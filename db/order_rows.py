@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from db.statements import from_utc_naive
+from db.records import row_from
 from schemas.order import OrderStatus
 from schemas.workflow_io import OrderLine
 
@@ -72,14 +72,7 @@ class OrderInsertResult:
 
     @classmethod
     def existing(cls, record: Any) -> OrderInsertResult:
-        return cls(
-            created=False,
-            order_id=int(record["id"]),
-            order_ref=str(record["order_ref"]),
-            content_fingerprint=str(record["content_fingerprint"]),
-            status=OrderStatus(record["status"]),
-            temporal_workflow_id=record["temporal_workflow_id"],
-        )
+        return row_from(cls, record, created=False, order_id=int(record["id"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,21 +93,7 @@ class OrderRow:
 
     @classmethod
     def from_record(cls, record: Any) -> OrderRow:
-        return cls(
-            id=int(record["id"]),
-            order_ref=str(record["order_ref"]),
-            customer_id=int(record["customer_id"]),
-            customer_email=record["customer_email"],
-            currency=str(record["currency"]),
-            order_date=from_utc_naive(record["order_date"]),
-            status=OrderStatus(record["status"]),
-            total_amount=Decimal(record["total_amount"]),
-            payment_method=str(record["payment_method"]),
-            content_fingerprint=str(record["content_fingerprint"]),
-            temporal_workflow_id=record["temporal_workflow_id"],
-            failure_reason=record["failure_reason"],
-            status_sequence=int(record["status_sequence"]),
-        )
+        return row_from(cls, record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +106,7 @@ class ItemRow:
 
     @classmethod
     def from_record(cls, record: Any) -> ItemRow:
-        return cls(
-            id=int(record["id"]),
-            order_id=int(record["order_id"]),
-            product_id=int(record["product_id"]),
-            quantity=int(record["quantity"]),
-            unit_price=Decimal(record["unit_price"]),
-        )
+        return row_from(cls, record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +120,7 @@ class StatusRow:
 
     @classmethod
     def from_record(cls, record: Any) -> StatusRow:
-        previous = record["previous_status"]
-        return cls(
-            order_id=int(record["order_id"]),
-            sequence=int(record["sequence"]),
-            previous_status=OrderStatus(previous) if previous is not None else None,
-            status=OrderStatus(record["status"]),
-            reason=record["reason"],
-            occurred_at=from_utc_naive(record["occurred_at"]),
-        )
+        return row_from(cls, record)
 
 
 @dataclass(frozen=True, slots=True, repr=False)

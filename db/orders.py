@@ -21,6 +21,7 @@ from db.order_rows import (
     UnstartedOrder,
 )
 from db.outbox import add_status_event
+from db.records import Row, row_from
 from db.statements import case_when, in_list, to_utc_naive
 from schemas.workflow_io import OrderLine, StatusChange
 
@@ -52,6 +53,15 @@ _UNSTARTED = (
     "SELECT id, order_ref, customer_id, customer_email, currency, total_amount, payment_method,"
     " sealed_secrets FROM orders WHERE status = 'PENDING' AND temporal_workflow_id IS NULL"
     " AND created_at < CURRENT_TIMESTAMP - INTERVAL :seconds SECOND ORDER BY id LIMIT :limit"
+)
+
+_ITEMS = (
+    "SELECT id, order_id, product_id, quantity, unit_price FROM order_items"
+    " WHERE order_id = :order_id ORDER BY id"
+)
+_HISTORY = (
+    "SELECT order_id, sequence, previous_status, status, reason, occurred_at"
+    " FROM order_status_history WHERE order_id = :order_id ORDER BY sequence"
 )
 
 _REQUEST_CANCELLATION = (
@@ -171,17 +181,7 @@ class OrderRepository:
                 )
             )
         return [
-            UnstartedOrder(
-                id=int(record["id"]),
-                order_ref=str(record["order_ref"]),
-                customer_id=int(record["customer_id"]),
-                customer_email=record["customer_email"],
-                currency=str(record["currency"]),
-                total_amount=Decimal(record["total_amount"]),
-                payment_method=str(record["payment_method"]),
-                sealed_secrets=record["sealed_secrets"],
-                items=tuple(lines.get(int(record["id"]), ())),
-            )
+            row_from(UnstartedOrder, record, items=tuple(lines.get(int(record["id"]), ())))
             for record in records
         ]
 
@@ -190,22 +190,15 @@ class OrderRepository:
             return await self._fetch_order(conn, "id", order_id)
 
     async def items(self, order_id: int) -> list[ItemRow]:
-        async with connection(self._database) as conn:
-            records = await conn.fetch_all(
-                "SELECT id, order_id, product_id, quantity, unit_price FROM order_items"
-                " WHERE order_id = :order_id ORDER BY id",
-                {"order_id": order_id},
-            )
-        return [ItemRow.from_record(record) for record in records]
+        return await self._rows_of(ItemRow, _ITEMS, order_id)
 
     async def status_history(self, order_id: int) -> list[StatusRow]:
+        return await self._rows_of(StatusRow, _HISTORY, order_id)
+
+    async def _rows_of(self, cls: type[Row], sql: str, order_id: int) -> list[Row]:
         async with connection(self._database) as conn:
-            records = await conn.fetch_all(
-                "SELECT order_id, sequence, previous_status, status, reason, occurred_at"
-                " FROM order_status_history WHERE order_id = :order_id ORDER BY sequence",
-                {"order_id": order_id},
-            )
-        return [StatusRow.from_record(record) for record in records]
+            records = await conn.fetch_all(sql, {"order_id": order_id})
+        return [row_from(cls, record) for record in records]
 
     async def record_status(
         self, change: StatusChange, headers: Mapping[str, str] | None = None

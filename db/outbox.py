@@ -21,6 +21,7 @@ from asyncmy import errors as driver
 
 from db.connection import connection, error_code, transaction
 from db.errors import MigrationError
+from db.records import row_from
 from db.statements import from_utc_naive, in_list
 from schemas.events import status_event
 from schemas.workflow_io import StatusChange
@@ -63,14 +64,7 @@ class OutboxRow:
     @classmethod
     def from_record(cls, record: Any) -> OutboxRow:
         headers = record["headers"]
-        return cls(
-            id=int(record["id"]),
-            event_id=str(record["event_id"]),
-            message_key=str(record["message_key"]),
-            payload=str(record["payload"]),
-            headers=json.loads(headers) if headers else {},
-            created_at=from_utc_naive(record["created_at"]),
-        )
+        return row_from(cls, record, headers=json.loads(headers) if headers else {})
 
 
 async def add_status_event(

@@ -11,7 +11,8 @@ from typing import Any
 import databases
 
 from db.connection import connection, order_must_exist, retry_conflicts
-from db.statements import from_utc_naive, to_utc_naive
+from db.records import row_from
+from db.statements import to_utc_naive
 
 
 class PaymentStatus(StrEnum):
@@ -42,22 +43,7 @@ class PaymentRow:
 
     @classmethod
     def from_record(cls, record: Any) -> PaymentRow:
-        payment_id, key = record["payment_id"], record["idempotency_key"]
-        return cls(
-            order_id=int(record["order_id"]),
-            payment_id=str(payment_id) if payment_id is not None else None,
-            amount=Decimal(record["amount"]),
-            currency=str(record["currency"]),
-            status=PaymentStatus(record["status"]),
-            captured_at=_aware(record["captured_at"]),
-            refunded_at=_aware(record["refunded_at"]),
-            idempotency_key=str(key) if key is not None else None,
-            intended_at=_aware(record["intended_at"]),
-        )
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    return from_utc_naive(moment) if moment is not None else None
+        return row_from(cls, record)
 
 
 _SELECT = (
