@@ -11,10 +11,10 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 from db.connection import DatabaseUrl
 from db.sealing import Sealer
 from db.tls import DatabaseTlsSettings
+from runtime.crypto import decode_key
 from runtime.kafka.settings import KafkaSettings
 from runtime.telemetry.exporters import MetricsSettings
 from runtime.telemetry.tracing import TracingSettings
-from runtime.temporal.encryption import decode_key
 from runtime.temporal.settings import TemporalSettings
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE

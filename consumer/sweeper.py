@@ -28,7 +28,8 @@ from consumer.errors import TransientError, WorkflowIdTakenError
 from consumer.handlers import OrderWorkflows, WorkflowOptions
 from db.errors import DatabaseUnavailableError
 from db.order_rows import UnstartedOrder
-from db.sealing import OrderSecrets, SealedSecretsError, Sealer
+from db.sealing import OrderSecrets, Sealer
+from runtime.crypto import DecryptionError
 from schemas.workflow_io import workflow_id_for
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class Sweeper:
             return None
         try:
             return self._sealer.open(order.order_ref, order.sealed_secrets)
-        except SealedSecretsError as error:
+        except DecryptionError as error:
             self._report(order, f"its secrets cannot be opened: {error}")
             return None
 

@@ -13,12 +13,8 @@ def values_rows(rows: Sequence[Sequence[object]], prefix: str) -> tuple[str, dic
     """
     if not rows:
         raise ValueError("a multi-row statement needs at least one row")
-    values: dict[str, object] = {}
-    groups: list[str] = []
-    for r, row in enumerate(rows):
-        names = [f"{prefix}{r}_{c}" for c in range(len(row))]
-        values.update(zip(names, row, strict=True))
-        groups.append("(" + ", ".join(f":{name}" for name in names) + ")")
+    names, values = _named(rows, prefix)
+    groups = ("(" + ", ".join(f":{name}" for name in row) + ")" for row in names)
     return ", ".join(groups), values
 
 
@@ -31,11 +27,9 @@ def select_rows(
     """
     if not rows:
         raise ValueError("a derived table needs at least one row")
-    values: dict[str, object] = {}
+    all_names, values = _named(rows, prefix)
     selects: list[str] = []
-    for r, row in enumerate(rows):
-        names = [f"{prefix}{r}_{c}" for c in range(len(row))]
-        values.update(zip(names, row, strict=True))
+    for r, names in enumerate(all_names):
         aliases = columns if r == 0 else [""] * len(columns)
         fields = (
             f":{name} AS {alias}" if alias else f":{name}"
@@ -43,6 +37,19 @@ def select_rows(
         )
         selects.append("SELECT " + ", ".join(fields))
     return " UNION ALL ".join(selects), values
+
+
+def _named(
+    rows: Sequence[Sequence[object]], prefix: str
+) -> tuple[list[list[str]], dict[str, object]]:
+    """Each row's placeholder names (`p0_0, p0_1`; `p1_0, p1_1`) and the values bound to them."""
+    names = [[f"{prefix}{r}_{c}" for c in range(len(row))] for r, row in enumerate(rows)]
+    values = {
+        name: value
+        for row_names, row in zip(names, rows, strict=True)
+        for name, value in zip(row_names, row, strict=True)
+    }
+    return names, values
 
 
 def case_when(pairs: Sequence[tuple[object, object]], prefix: str) -> tuple[str, dict[str, object]]:

@@ -12,7 +12,8 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
-from runtime.temporal.encryption import EncryptionCodec, decode_key
+from runtime.crypto import decode_key
+from runtime.temporal.encryption import EncryptionCodec
 from runtime.temporal.settings import TemporalSettings
 
 

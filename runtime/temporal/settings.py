@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, FilePath, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
-from runtime.temporal.encryption import decode_key
+from runtime.crypto import decode_key
 
 
 class TemporalSettings(BaseSettings):

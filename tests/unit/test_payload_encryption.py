@@ -14,12 +14,9 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.service import TLSConfig
 
+from runtime.crypto import KeyUnknownError, TamperedError
 from runtime.temporal.client import data_converter, tls_config
-from runtime.temporal.encryption import (
-    EncryptionCodec,
-    PayloadKeyUnknownError,
-    PayloadTamperedError,
-)
+from runtime.temporal.encryption import EncryptionCodec
 from runtime.temporal.settings import TemporalSettings
 from tools.ops.codec_access import HostName
 from tools.ops.codec_server import CodecService
@@ -54,19 +51,19 @@ async def test_a_tampered_payload_fails_to_decode() -> None:
     [sealed] = await codec.encode([CLEAR])
     flipped = bytes([sealed.data[-1] ^ 1])
     tampered = Payload(metadata=sealed.metadata, data=sealed.data[:-1] + flipped)
-    with pytest.raises(PayloadTamperedError):
+    with pytest.raises(TamperedError):
         await codec.decode([tampered])
 
 
 async def test_a_payload_under_another_key_id_fails_to_decode_naming_it() -> None:
     [sealed] = await EncryptionCodec("old", KEY).encode([CLEAR])
-    with pytest.raises(PayloadKeyUnknownError, match="'old'"):
+    with pytest.raises(KeyUnknownError, match="'old'"):
         await EncryptionCodec("new", KEY).decode([sealed])
 
 
 async def test_a_payload_under_another_key_with_the_same_id_fails_to_decode() -> None:
     [sealed] = await EncryptionCodec("k1", KEY).encode([CLEAR])
-    with pytest.raises(PayloadTamperedError):
+    with pytest.raises(TamperedError):
         await EncryptionCodec("k1", bytes(32)).decode([sealed])
 
 

@@ -24,8 +24,9 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 
+from runtime.crypto import DecryptionError
 from runtime.telemetry.http import serve
-from runtime.temporal.encryption import EncryptionCodec, PayloadDecryptionError
+from runtime.temporal.encryption import EncryptionCodec
 from tools.ops.codec_access import HostName, bears_token
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -95,7 +96,7 @@ class CodecService:
                 coded = await self._codec.encode(payloads)
             else:
                 coded = await self._codec.decode(payloads)
-        except (PayloadDecryptionError, ValueError, json_format.ParseError, DecodeError) as error:
+        except (DecryptionError, ValueError, json_format.ParseError, DecodeError) as error:
             return _text(400, str(error) or "bad request")
         document = {"payloads": [json_format.MessageToDict(p) for p in coded]}
         return Response(200, JSON, json.dumps(document).encode())
