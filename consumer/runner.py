@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import Span
 
@@ -45,6 +45,20 @@ class LoopMetrics(Protocol):
 
 
 Flow = FlowControl | Unbounded
+
+
+class RecordSource(Protocol):
+    """What the loop uses of its Kafka consumer (`AIOKafkaConsumer` has it)."""
+
+    async def getmany(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[Any]]: ...
+    def assignment(self) -> set[TopicPartition]: ...
+    def pause(self, *partitions: TopicPartition) -> None: ...
+    def resume(self, *partitions: TopicPartition) -> None: ...
+    def paused(self) -> set[TopicPartition]: ...
+    def highwater(self, tp: TopicPartition) -> int | None: ...
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
 
 
 class Unmeasured:
@@ -100,7 +114,7 @@ class BatchGate(ConsumerRebalanceListener):  # type: ignore[misc]
 class ConsumeLoop:
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        consumer: RecordSource,
         handle: Handler,
         dead_letter: DeadLetter,
         gate: BatchGate,
