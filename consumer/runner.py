@@ -18,7 +18,6 @@ from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import Span
 
-from consumer.crashpoints import BEFORE_COMMIT, crash_point
 from consumer.errors import EventRejected, TransientError
 from consumer.flow import FlowControl, Unbounded
 from consumer.offsets import PartitionProgress
@@ -247,7 +246,6 @@ class ConsumeLoop:
         }
         if not offsets:
             return
-        crash_point(BEFORE_COMMIT)  # a fault-injection hook; does nothing unless a test sets it
         try:
             await self._consumer.commit(offsets)
             log.debug(
