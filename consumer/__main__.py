@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -19,9 +23,9 @@ from consumer.errors import (
     WorkflowIdTakenError,
 )
 from consumer.flow import FlowControl
-from consumer.handlers import OrderEventHandler, WorkflowOptions
+from consumer.handlers import OrderEventHandler, OrderStore, OrderWorkflows, WorkflowOptions
 from consumer.metrics import ConsumerMetrics, CountedWorkflows, TimedStore
-from consumer.runner import Backoff, BatchGate, ConsumeLoop
+from consumer.runner import Backoff, BatchGate, ConsumeLoop, RecordSource
 from consumer.settings import ConsumerSettings
 from consumer.sweeper import Sweeper, beside
 from consumer.temporal import TemporalOrders
@@ -47,8 +51,30 @@ from runtime.temporal.client import connect as connect_temporal
 
 log = logging.getLogger("consumer")
 
+Port = TypeVar("Port")
 
-async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
+
+def unwrapped(port: Port) -> Port:
+    return port
+
+
+@dataclass(frozen=True)
+class PortWrappers:
+    """Decorators put around the ports of the handler and of the consume loop as they are
+    wired. A deployment has none; the fault suite's entry point
+    (`tests.support.faulty_consumer`) brings ones that crash or slow the consumer at a step."""
+
+    store: Callable[[OrderStore], OrderStore] = unwrapped
+    workflows: Callable[[OrderWorkflows], OrderWorkflows] = unwrapped
+    consumer: Callable[[RecordSource], RecordSource] = unwrapped
+
+
+UNWRAPPED = PortWrappers()
+
+
+async def serve(
+    settings: ConsumerSettings, stop: asyncio.Event, *, wrappers: PortWrappers = UNWRAPPED
+) -> None:
     metrics = ConsumerMetrics(REGISTRY)
     # The ports first: one set on purpose but taken stops the consumer before it joins its
     # group (and makes the group rebalance twice for nothing).
@@ -95,8 +121,8 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     sealer = settings.secrets_sealer()
     handler = OrderEventHandler(
         # A batch's orders go to MySQL together: one transaction, not one per order.
-        TimedStore(CoalescedOrderStore(OrderRepository(database))),
-        workflows,
+        wrappers.store(TimedStore(CoalescedOrderStore(OrderRepository(database)))),
+        wrappers.workflows(workflows),
         options,
         settings.max_message_bytes,
         settings.accepted_currencies,
@@ -110,7 +136,7 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         resume_at=settings.max_orders_in_progress // 2,
     )
     loop = ConsumeLoop(
-        consumer,
+        wrappers.consumer(consumer),
         handler.handle,
         DeadLetters(producer, settings.dlq_topic).publish,
         gate,
@@ -147,12 +173,12 @@ async def serve(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         log.info("consumer stopped")
 
 
-async def main() -> int:
+async def main(*, wrappers: PortWrappers = UNWRAPPED) -> int:
     return await run_service(
         "consumer",
         # From the environment, `.env`, and the files of SECRETS_DIR (one per setting).
         lambda: ConsumerSettings(_secrets_dir=os.environ.get("SECRETS_DIR")),
-        serve,
+        partial(serve, wrappers=wrappers),
         log_setup=lambda settings: (settings.log_level, settings.log_format),
         cannot_run=(
             OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError,

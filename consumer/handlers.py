@@ -12,12 +12,6 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
-from consumer.crashpoints import (
-    AFTER_INSERT,
-    AFTER_START,
-    crash_point,
-    slow_point,
-)
 from consumer.decoding import decode_event
 from consumer.errors import EventRejected, TransientError
 from db.errors import DatabaseUnavailableError
@@ -156,13 +150,9 @@ class OrderEventHandler:
             # MySQL remembers the start beyond the namespace's retention.
             log.info("order already started; redelivery ignored", extra=log_extra)
             return Outcome.DUPLICATE
-        # Fault-injection hooks for the fault suite; they do nothing unless a test sets them.
-        crash_point(AFTER_INSERT)
-        await slow_point()
         await self._workflows.start_order(
             self._options.workflow_input(stored.order_id, new, secrets), new=stored.created
         )
-        crash_point(AFTER_START)
         await self._store.set_workflow_id(stored.order_id, workflow_id_for(stored.order_id))
         log.info("order workflow started", extra=log_extra)
         return Outcome.STARTED

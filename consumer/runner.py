@@ -14,11 +14,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from opentelemetry.trace import Span
 
-from consumer.crashpoints import BEFORE_COMMIT, crash_point
 from consumer.errors import EventRejected, TransientError
 from consumer.flow import FlowControl, Unbounded
 from consumer.offsets import PartitionProgress
@@ -45,6 +44,20 @@ class LoopMetrics(Protocol):
 
 
 Flow = FlowControl | Unbounded
+
+
+class RecordSource(Protocol):
+    """What the loop uses of its Kafka consumer (`AIOKafkaConsumer` has it)."""
+
+    async def getmany(
+        self, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[Any]]: ...
+    def assignment(self) -> set[TopicPartition]: ...
+    def pause(self, *partitions: TopicPartition) -> None: ...
+    def resume(self, *partitions: TopicPartition) -> None: ...
+    def paused(self) -> set[TopicPartition]: ...
+    def highwater(self, tp: TopicPartition) -> int | None: ...
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
 
 
 class Unmeasured:
@@ -100,7 +113,7 @@ class BatchGate(ConsumerRebalanceListener):  # type: ignore[misc]
 class ConsumeLoop:
     def __init__(
         self,
-        consumer: AIOKafkaConsumer,
+        consumer: RecordSource,
         handle: Handler,
         dead_letter: DeadLetter,
         gate: BatchGate,
@@ -233,7 +246,6 @@ class ConsumeLoop:
         }
         if not offsets:
             return
-        crash_point(BEFORE_COMMIT)  # a fault-injection hook; does nothing unless a test sets it
         try:
             await self._consumer.commit(offsets)
             log.debug(

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from tests.support.consumer_faults import CommittedOffsets, placement
+from tests.support.faulty_consumer import FAULTY_CONSUMER
 from tests.support.harness import order_placed
 from tests.support.pipeline import Pipeline
 
 # Short enough that an activity lost with a killed worker is retried within the test.
 QUICK_RETRIES = {"ORDERING_ACTIVITY_TIMEOUT_SECONDS": "5"}
-# Each new order waits a quarter of a second between its row and its workflow, two at a time:
-# while the consumer works through a burst it always holds orders stored but not started.
-PACED = {"ORDERING_SLOW_HANDLER_SECONDS": "0.25", "MAX_CONCURRENCY": "2"}
+# Each new order waits a quarter of a second between its row and its workflow, two at a time
+# (the consumer slowed through its ports): while it works through a burst it always holds
+# orders stored but not started.
+PACED = {"FAULT_SLOW_START_SECONDS": "0.25", "MAX_CONCURRENCY": "2"}
 
 
 async def stored_unstarted(pipeline: Pipeline, refs: list[str]) -> list[str]:
@@ -63,7 +65,7 @@ async def test_kill_9_of_consumer_and_worker_mid_stream_loses_and_doubles_nothin
     pipeline: Pipeline,
 ) -> None:
     pipeline.processes.start("worker")
-    pipeline.processes.start("consumer", **QUICK_RETRIES, **PACED)
+    pipeline.processes.start(FAULTY_CONSUMER, name="consumer", **QUICK_RETRIES, **PACED)
     refs = [f"e2e-kill-{n}" for n in range(40)]
     early, burst = refs[:10], refs[10:]
     for ref in early:

@@ -1,10 +1,10 @@
 """The consumer dies between two steps of one order; its redelivery finishes the job,
 and where nothing is redelivered, the sweeper does.
 
-Each test ends the consumer at a named crash point (`consumer/crashpoints.py`), shows that it
-died there (exit code 86, its last words) with the record uncommitted, restarts it without the
-crash point and shows the restart handled the same record again (or, its record gone, started
-the order from MySQL) before the oracle's verdict.
+Each test starts the consumer with a crash point in its ports (`tests/support/faulty_consumer.py`),
+shows that it died there (exit code 86, its last words) with the record uncommitted, restarts it
+as users start it and shows the restart handled the same record again (or, its record gone,
+started the order from MySQL) before the oracle's verdict.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from consumer.crashpoints import AFTER_INSERT, AFTER_START, BEFORE_COMMIT, CRASH_EXIT_CODE
 from tests.support.consumer_faults import CommittedOffsets, exit_code, partition_of, wait_for_log
+from tests.support.faulty_consumer import (
+    AFTER_INSERT,
+    AFTER_START,
+    BEFORE_COMMIT,
+    CRASH_EXIT_CODE,
+    FAULTY_CONSUMER,
+)
 from tests.support.harness import order_placed
 from tests.support.oracle import Expected, check, describe
 from tests.support.pipeline import Pipeline
@@ -40,7 +46,7 @@ async def test_a_consumer_killed_after_the_insert_starts_the_workflow_on_redeliv
 ) -> None:
     ref = "crash-insert"
     pipeline.processes.start("worker")
-    pipeline.processes.start("consumer", ORDERING_CRASH_AT=AFTER_INSERT)
+    pipeline.processes.start(FAULTY_CONSUMER, name="consumer", FAULT_CRASH_AT=AFTER_INSERT)
     await pipeline.publish.event(order_placed(ref, [(1, 1, "19.99")]))
 
     await crash_at(pipeline, AFTER_INSERT)
@@ -70,7 +76,9 @@ async def test_an_order_whose_record_is_gone_after_a_crash_is_started_by_the_swe
     and its sealed secrets, with no token or email in clear in MySQL."""
     ref, email = "crash-insert-gone", "sweep.me@example.com"
     pipeline.processes.start("worker", PAYLOAD_ENCRYPTION_KEY=KEY)
-    pipeline.processes.start("consumer", ORDERING_CRASH_AT=AFTER_INSERT, PAYLOAD_ENCRYPTION_KEY=KEY)
+    pipeline.processes.start(
+        FAULTY_CONSUMER, name="consumer", FAULT_CRASH_AT=AFTER_INSERT, PAYLOAD_ENCRYPTION_KEY=KEY
+    )
     event = order_placed(ref, [(1, 1, "19.99")])
     event["order"]["customer_email"] = email
     await pipeline.publish.event(event)
@@ -109,7 +117,7 @@ async def test_a_consumer_killed_after_the_start_finds_the_running_workflow_on_r
 ) -> None:
     ref = "crash-start"
     # No worker yet: the workflow is still running when the redelivery reaches it.
-    pipeline.processes.start("consumer", ORDERING_CRASH_AT=AFTER_START)
+    pipeline.processes.start(FAULTY_CONSUMER, name="consumer", FAULT_CRASH_AT=AFTER_START)
     await pipeline.publish.event(order_placed(ref, [(1, 1, "19.99")]))
 
     await crash_at(pipeline, AFTER_START)
@@ -142,7 +150,9 @@ async def test_a_redelivery_after_completion_is_stopped_by_the_stored_workflow_i
     first, ref = "crash-commit-first", "crash-commit"
     pipeline.processes.start("worker")
     # The first batch commits; the crash comes on the commit of the second.
-    pipeline.processes.start("consumer", ORDERING_CRASH_AT=BEFORE_COMMIT, ORDERING_CRASH_AFTER="2")
+    pipeline.processes.start(
+        FAULTY_CONSUMER, name="consumer", FAULT_CRASH_AT=BEFORE_COMMIT, FAULT_CRASH_AFTER="2"
+    )
     async with CommittedOffsets(pipeline) as offsets:
         await pipeline.publish.event(order_placed(first, [(2, 1, "5.00")]))
         await pipeline.statuses.wait_final([first])
@@ -179,7 +189,7 @@ async def test_a_redelivery_after_completion_without_a_stored_workflow_id_runs_n
     between the redelivery and a second run of a closed workflow."""
     ref = "crash-start-done"
     pipeline.processes.start("worker")
-    pipeline.processes.start("consumer", ORDERING_CRASH_AT=AFTER_START)
+    pipeline.processes.start(FAULTY_CONSUMER, name="consumer", FAULT_CRASH_AT=AFTER_START)
     await pipeline.publish.event(order_placed(ref, [(1, 1, "19.99")]))
 
     await crash_at(pipeline, AFTER_START)

@@ -15,6 +15,7 @@ from tests.support.consumer_faults import (
     wait_for_log,
     wait_until,
 )
+from tests.support.faulty_consumer import FAULTY_CONSUMER
 from tests.support.harness import order_placed
 from tests.support.oracle import Expected, check, describe
 from tests.support.pipeline import Pipeline
@@ -31,7 +32,7 @@ LEFT_GROUP = "LeaveGroup request succeeded"  # aiokafka's own line
 
 # Each new order takes a quarter of a second, two at a time: the stream lasts long enough for
 # a kill to land while a member still holds records it has not handled.
-PACED = {"ORDERING_SLOW_HANDLER_SECONDS": "0.25", "MAX_CONCURRENCY": "2"}
+PACED = {"FAULT_SLOW_START_SECONDS": "0.25", "MAX_CONCURRENCY": "2"}
 
 
 def split_between(pipeline: Pipeline, *names: str) -> bool:
@@ -64,8 +65,8 @@ async def test_a_member_killed_mid_batch_hands_its_partitions_to_the_other(
     pipeline: Pipeline,
 ) -> None:
     pipeline.processes.start("worker")
-    pipeline.processes.start("consumer", name="consumer-a", **PACED)
-    pipeline.processes.start("consumer", name="consumer-b", **PACED)
+    pipeline.processes.start(FAULTY_CONSUMER, name="consumer-a", **PACED)
+    pipeline.processes.start(FAULTY_CONSUMER, name="consumer-b", **PACED)
     await wait_until(lambda: split_between(pipeline, "consumer-a", "consumer-b"))
     held_by_a = assignments(pipeline, "consumer-a")[-1]
     refs = orders("rebal", 60)
@@ -115,10 +116,10 @@ async def test_a_batch_slower_than_the_poll_interval_costs_a_commit_not_the_cons
     # it may go 2 s without polling: its partitions move to consumer-b, which finds the rows
     # and starts their workflows while consumer-slow still waits to start them itself.
     pipeline.processes.start(
-        "consumer",
+        FAULTY_CONSUMER,
         name="consumer-slow",
         KAFKA_MAX_POLL_INTERVAL_MS="2000",
-        ORDERING_SLOW_HANDLER_SECONDS="8",
+        FAULT_SLOW_START_SECONDS="8",
     )
     pipeline.processes.start("consumer", name="consumer-b")
     await wait_until(lambda: split_between(pipeline, "consumer-slow", "consumer-b"))
