@@ -24,7 +24,7 @@ from consumer.errors import (
 )
 from consumer.flow import FlowControl
 from consumer.handlers import OrderEventHandler, OrderStore, OrderWorkflows, WorkflowOptions
-from consumer.metrics import ConsumerMetrics, CountedWorkflows, TimedStore
+from consumer.metrics import ConsumerMetrics
 from consumer.runner import Backoff, BatchGate, ConsumeLoop, RecordSource
 from consumer.settings import ConsumerSettings
 from consumer.sweeper import Sweeper, beside
@@ -117,16 +117,17 @@ async def serve(
         outage_tolerance_hours=settings.ordering_outage_tolerance_hours,
         activity_initial_interval_seconds=settings.ordering_activity_initial_interval_seconds,
     )
-    workflows = CountedWorkflows(TemporalOrders(client, settings.ordering_task_queue), metrics)
+    workflows = TemporalOrders(client, settings.ordering_task_queue)
     sealer = settings.secrets_sealer()
     handler = OrderEventHandler(
         # A batch's orders go to MySQL together: one transaction, not one per order.
-        wrappers.store(TimedStore(CoalescedOrderStore(OrderRepository(database)))),
+        wrappers.store(CoalescedOrderStore(OrderRepository(database))),
         wrappers.workflows(workflows),
         options,
         settings.max_message_bytes,
         settings.accepted_currencies,
         sealer,
+        metrics=metrics,
     )
     sweeper = Sweeper(OrderRepository(database), workflows, options, sealer, metrics)
     flow = FlowControl(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
@@ -42,6 +43,17 @@ class OrderStore(Protocol):
 class OrderWorkflows(Protocol):
     async def start_order(self, workflow_input: OrderWorkflowInput, *, new: bool) -> None: ...
     async def cancel_order(self, workflow_id: str, reason: str) -> bool: ...
+
+
+class StartMetrics(Protocol):
+    """`consumer.metrics.ConsumerMetrics`: each start, and how long after its event."""
+
+    def workflow_started(self, occurred_at: datetime | None) -> None: ...
+
+
+class _Unmeasured:
+    def workflow_started(self, occurred_at: datetime | None) -> None:
+        pass
 
 
 class Outcome(StrEnum):
@@ -111,8 +123,11 @@ class OrderEventHandler:
         max_message_bytes: int,
         accepted_currencies: frozenset[str],
         sealer: Sealer | None,
+        *,
+        metrics: StartMetrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or _Unmeasured()
         self._sealer = sealer
         self._workflows = workflows
         self._options = options
@@ -153,6 +168,7 @@ class OrderEventHandler:
         await self._workflows.start_order(
             self._options.workflow_input(stored.order_id, new, secrets), new=stored.created
         )
+        self._metrics.workflow_started(event.occurred_at)
         await self._store.set_workflow_id(stored.order_id, workflow_id_for(stored.order_id))
         log.info("order workflow started", extra=log_extra)
         return Outcome.STARTED

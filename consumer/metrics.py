@@ -1,25 +1,20 @@
 """The consumer's metrics: what became of each message, retries, lag, batches, start delay.
 
-The consume loop reports through its `LoopMetrics` port, which `ConsumerMetrics` implements;
-the handlers stay free of metrics. The delay from an order's `occurred_at` to its workflow's
-start is taken by wrapping the handler's two ports: the store notes the event's time for the
-task handling it, and the workflows port reads it back once the start has succeeded.
+The consume loop, the handler, flow control and the sweeper each report through a port of
+their own, which `ConsumerMetrics` implements.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from temporalio.service import RPCError
 
-from consumer.handlers import OrderStore, OrderWorkflows, Outcome
+from consumer.handlers import Outcome
 from db.errors import DatabaseUnavailableError
-from db.order_rows import NewOrder, OrderInsertResult, OrderRow
-from schemas.workflow_io import OrderWorkflowInput
 
 DEAD_LETTERED = "dead_lettered"
 DEPENDENCIES = {DatabaseUnavailableError: "mysql", RPCError: "temporal", KafkaError: "kafka"}
@@ -27,9 +22,6 @@ START_DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 36
 BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000)
 
 Partition = tuple[str, int]  # topic, partition
-
-# When the event of the order that this task is handling occurred (see `TimedStore`).
-_occurred_at: ContextVar[datetime | None] = ContextVar("occurred_at", default=None)
 
 
 class ConsumerMetrics:
@@ -54,7 +46,7 @@ class ConsumerMetrics:
         )
         self.workflows_started = Counter(
             "ordering_workflows_started",
-            "Order workflows started (or found started, after a retry)",
+            "Order workflows started (or found started, after a retry), the sweeper's too",
             registry=registry,
         )
         self.start_delay = Histogram(
@@ -122,6 +114,7 @@ class ConsumerMetrics:
 
     def sweep_done(self, started: int, unstartable: int) -> None:
         self.swept.inc(started)
+        self.workflows_started.inc(started)
         self.unstartable.set(unstartable)
 
     def partition_lag(self, lags: Mapping[Partition, int], assigned: Collection[Partition]) -> None:
@@ -149,38 +142,3 @@ def dependency_of(error: BaseException) -> str:
                 return name
         cause = cause.__cause__
     return "other"
-
-
-class TimedStore:
-    """An `OrderStore` noting, for the task handling the order, when its event occurred."""
-
-    def __init__(self, inner: OrderStore) -> None:
-        self._inner = inner
-
-    async def insert_order(self, new: NewOrder) -> OrderInsertResult:
-        _occurred_at.set(new.order_date)
-        return await self._inner.insert_order(new)
-
-    async def set_workflow_id(self, order_id: int, workflow_id: str) -> None:
-        await self._inner.set_workflow_id(order_id, workflow_id)
-
-    async def find_by_ref(self, order_ref: str) -> OrderRow | None:
-        return await self._inner.find_by_ref(order_ref)
-
-    async def record_cancellation(self, order_id: int, reason: str) -> bool:
-        return await self._inner.record_cancellation(order_id, reason)
-
-
-class CountedWorkflows:
-    """An `OrderWorkflows` counting the starts that succeeded and timing them (`TimedStore`)."""
-
-    def __init__(self, inner: OrderWorkflows, metrics: ConsumerMetrics) -> None:
-        self._inner = inner
-        self._metrics = metrics
-
-    async def start_order(self, workflow_input: OrderWorkflowInput, *, new: bool) -> None:
-        await self._inner.start_order(workflow_input, new=new)
-        self._metrics.workflow_started(_occurred_at.get())
-
-    async def cancel_order(self, workflow_id: str, reason: str) -> bool:
-        return await self._inner.cancel_order(workflow_id, reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -410,3 +411,23 @@ async def test_without_a_payload_key_the_email_is_stored_in_clear_and_the_token_
 
     [row] = store.rows.values()
     assert (row.customer_email, store.sealed[row.id]) == (EMAIL, None)
+
+
+async def test_each_start_is_reported_with_the_time_its_event_occurred(
+    store: FakeOrderStore, workflows: FakeOrderWorkflows
+) -> None:
+    starts: list[datetime | None] = []
+
+    class Starts:
+        def workflow_started(self, occurred_at: datetime | None) -> None:
+            starts.append(occurred_at)
+
+    measured = OrderEventHandler(
+        store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY,
+        sealer=None, metrics=Starts(),
+    )  # fmt: skip
+
+    await measured.handle(KEY, placed())
+    await measured.handle(KEY, placed())  # started already: nothing to report
+
+    assert starts == [datetime(2026, 11, 26, 12, 0, tzinfo=UTC)]
