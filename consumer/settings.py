@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
-from db.connection import DatabaseUrl
 from db.sealing import Sealer
-from db.tls import DatabaseTlsSettings
 from runtime.crypto import decode_key
-from runtime.kafka.settings import KafkaSettings
-from runtime.telemetry.exporters import MetricsSettings
-from runtime.telemetry.tracing import TracingSettings
-from runtime.temporal.settings import TemporalSettings
+from runtime.settings import ServiceSettings
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 
 
-class ConsumerSettings(
-    TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings, MetricsSettings
-):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
+class ConsumerSettings(ServiceSettings):
     kafka_consumer_group: str = "ordering-consumer"
     orders_topic: str = ORDERS_TOPIC
     dlq_topic: str = DLQ_TOPIC
-    database_url: DatabaseUrl
-    database_pool_size: int = Field(default=10, ge=1)
     ordering_task_queue: str = TASK_QUEUE
 
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -63,9 +52,6 @@ class ConsumerSettings(
     # A port set here must be free; a default one that is taken is logged and left unserved.
     metrics_port: int = Field(default=8001, ge=0, le=65535)
     temporal_metrics_port: int = Field(default=9001, ge=0, le=65535)
-
-    log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "json"
 
     @field_validator("accepted_currencies", mode="before")
     @classmethod

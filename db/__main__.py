@@ -16,7 +16,7 @@ from db.connection import database_for, translate_errors
 from db.demo_catalogue import load_demo_catalogue
 from db.errors import DatabaseUnavailableError, MigrationError
 from db.migrate import apply_migrations
-from db.tls import DatabaseTlsSettings
+from runtime.mysql import DatabaseTlsSettings
 from runtime.process import invalid_settings
 
 EXIT_FAILED = 1

@@ -9,13 +9,13 @@ import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import databases
 from asyncmy import errors as driver
-from pydantic import AfterValidator, SecretStr
 
 from db.errors import DatabaseUnavailableError, OrderNotFoundError, TransactionConflictError
+from runtime.mysql import SCHEME
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -45,19 +45,6 @@ UNAVAILABLE_CODES = frozenset(
     }
 )  # fmt: skip
 CLIENT_ERROR_CODES = range(2000, 3000)  # CR_*: the client lost or never had its connection
-
-SCHEME = "mysql+asyncmy"
-
-
-def _asyncmy_url(url: SecretStr) -> SecretStr:
-    if not url.get_secret_value().startswith(f"{SCHEME}://"):
-        # Never echo the URL: it carries the password.
-        raise ValueError(f"must look like {SCHEME}://user:password@host:port/db")
-    return url
-
-
-DatabaseUrl = Annotated[SecretStr, AfterValidator(_asyncmy_url)]
-"""A settings field for the database URL: a wrong one is a configuration error at start-up."""
 
 
 def database_for(

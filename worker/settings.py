@@ -5,26 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
-from db.connection import DatabaseUrl
-from db.tls import DatabaseTlsSettings
-from runtime.kafka.settings import KafkaSettings
-from runtime.telemetry.exporters import MetricsSettings
-from runtime.telemetry.tracing import TracingSettings
-from runtime.temporal.settings import TemporalSettings
+from runtime.settings import ServiceSettings
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 
 
-class WorkerSettings(
-    TemporalSettings, KafkaSettings, DatabaseTlsSettings, TracingSettings, MetricsSettings
-):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
+class WorkerSettings(ServiceSettings):
     status_topic: str = STATUS_TOPIC
-    database_url: DatabaseUrl
-    database_pool_size: int = Field(default=10, ge=1)
     temporal_namespace_retention_days: int = Field(default=7, ge=1)
     ordering_task_queue: str = TASK_QUEUE
     # Worker processes one `python -m worker` runs (worker/processes.py): one per core the
@@ -58,6 +46,3 @@ class WorkerSettings(
     # produce request) then carries many steps' events instead of one's.
     status_relay_linger_seconds: float = Field(default=0.05, ge=0, le=5)
     status_outbox_retention_seconds: float = Field(default=86_400.0, gt=0)
-
-    log_level: str = "INFO"
-    log_format: Literal["text", "json"] = "json"

@@ -11,7 +11,7 @@ import pytest
 
 from db.connection import open_database
 from db.errors import DatabaseUnavailableError
-from db.tls import DatabaseTlsSettings
+from runtime.mysql import DatabaseTlsSettings
 from tests.support.harness import process_env
 from tests.support.services import PROJECT_ROOT, SecuredEndpoints
 from tools.devstack.tls import Authority, certificate_pem

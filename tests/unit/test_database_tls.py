@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from db.tls import DatabaseTlsSettings
+from runtime.mysql import DatabaseTlsSettings
 from runtime.process import invalid_settings
 from tools.devstack.tls import Certificates, ensure_certificates
 

@@ -8,8 +8,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from db.tls import DatabaseTlsSettings
 from runtime.kafka.settings import KafkaSettings
+from runtime.mysql import DatabaseTlsSettings
 from runtime.temporal.settings import TemporalSettings
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from tools.ops.codec_access import HostName

@@ -1,4 +1,5 @@
-"""TLS to MySQL: the settings every process shares, and the `SSLContext` they give the driver.
+"""How every process reaches MySQL: its URL, its pool and TLS, as settings, and the
+`SSLContext` they give the driver.
 
 A context rather than `?ssl=true` in the URL: only a context can name a private CA, and it
 verifies the server's certificate and host name whatever the driver's defaults are.
@@ -7,11 +8,25 @@ verifies the server's certificate and host name whatever the driver's defaults a
 from __future__ import annotations
 
 import ssl
+from typing import Annotated
 
-from pydantic import Field, FilePath, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, FilePath, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
 from runtime.tls import check_ca_file, check_key_pair
+
+SCHEME = "mysql+asyncmy"
+
+
+def _asyncmy_url(url: SecretStr) -> SecretStr:
+    if not url.get_secret_value().startswith(f"{SCHEME}://"):
+        # Never echo the URL: it carries the password.
+        raise ValueError(f"must look like {SCHEME}://user:password@host:port/db")
+    return url
+
+
+DatabaseUrl = Annotated[SecretStr, AfterValidator(_asyncmy_url)]
+"""A settings field for the database URL: a wrong one is a configuration error at start-up."""
 
 # The key is unencrypted. Empty rather than none: with none, OpenSSL would ask for a password
 # on the terminal.
@@ -70,3 +85,10 @@ class DatabaseTlsSettings(BaseSettings):
                 self.database_tls_cert_file, self.database_tls_key_file, NO_KEY_PASSWORD
             )
         return context
+
+
+class DatabaseSettings(DatabaseTlsSettings):
+    """The database a service process works on, its pool and its TLS."""
+
+    database_url: DatabaseUrl
+    database_pool_size: int = Field(default=10, ge=1)

@@ -1,0 +1,24 @@
+"""What the consumer and the worker both read from their environment: how they reach Kafka,
+Temporal and MySQL, how they are watched and how they log. Each process's settings add its own.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic_settings import SettingsConfigDict
+
+from runtime.kafka.settings import KafkaSettings
+from runtime.mysql import DatabaseSettings
+from runtime.telemetry.exporters import MetricsSettings
+from runtime.telemetry.tracing import TracingSettings
+from runtime.temporal.settings import TemporalSettings
+
+
+class ServiceSettings(
+    TemporalSettings, KafkaSettings, DatabaseSettings, TracingSettings, MetricsSettings
+):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "json"
