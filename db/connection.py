@@ -15,7 +15,7 @@ import databases
 from asyncmy import errors as driver
 
 from db.errors import DatabaseUnavailableError, OrderNotFoundError, TransactionConflictError
-from runtime.mysql import SCHEME
+from runtime.mysql import SCHEME, DatabaseSettings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -177,6 +177,15 @@ async def retry_conflicts(operation: Callable[[], Awaitable[T]], *, attempts: in
             # Jitter keeps colliding transactions from colliding again in lockstep.
             await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
     raise AssertionError("unreachable")
+
+
+async def connect_database(settings: DatabaseSettings) -> databases.Database:
+    """`open_database` for a service process's settings: its URL, pool size and TLS."""
+    return await open_database(
+        settings.database_url.get_secret_value(),
+        max_size=settings.database_pool_size,
+        tls=settings.database_ssl_context(),
+    )
 
 
 async def open_database(

@@ -4,7 +4,8 @@ Temporal and MySQL, how they are watched and how they log. Each process's settin
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Literal, Self
 
 from pydantic_settings import SettingsConfigDict
 
@@ -22,3 +23,9 @@ class ServiceSettings(
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "json"
+
+    @classmethod
+    def load(cls) -> Self:
+        """From the environment, `.env`, and the files of SECRETS_DIR (one per setting, as
+        Docker and Kubernetes mount secrets); a variable set in the environment wins."""
+        return cls(_secrets_dir=os.environ.get("SECRETS_DIR"))

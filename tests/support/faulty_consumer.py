@@ -21,9 +21,10 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from consumer.__main__ import PortWrappers, main
+from consumer.__main__ import main
 from consumer.handlers import OrderStore, OrderWorkflows
 from consumer.runner import RecordSource
+from consumer.wiring import PortWrappers
 from db.order_rows import NewOrder, OrderInsertResult, OrderRow
 from runtime.exit import exit_now
 from schemas.workflow_io import OrderWorkflowInput
