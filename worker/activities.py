@@ -34,7 +34,7 @@ from schemas.workflow_io import (
 )
 from worker.crashpoints import fault_point
 from worker.domain import OrderRuleBrokenError, check_against_catalogue
-from worker.payments import MockPaymentGateway, PaymentDeclinedError
+from worker.payments import PaymentDeclinedError, PaymentGateway
 from worker.ports import Catalogue, Inventory, Notifications, Payments, StatusStore
 
 log = logging.getLogger(__name__)
@@ -149,9 +149,7 @@ class InventoryActivities:
 
 
 class PaymentActivities:
-    def __init__(
-        self, statuses: Announcer, payments: Payments, gateway: MockPaymentGateway
-    ) -> None:
+    def __init__(self, statuses: Announcer, payments: Payments, gateway: PaymentGateway) -> None:
         self._statuses = statuses
         self._payments = payments
         self._gateway = gateway
