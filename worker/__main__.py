@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -49,6 +50,7 @@ from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.outbox_pruner import OutboxPruner
 from worker.payments import MockPaymentGateway
+from worker.port_wrappers import UNWRAPPED, PortWrappers
 from worker.processes import run_processes
 from worker.publisher import StatusPublisher
 from worker.relay import RelayOptions, StatusRelay
@@ -60,7 +62,9 @@ from worker.workflows import OrderProcessingWorkflow
 log = logging.getLogger("worker")
 
 
-async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
+async def serve(
+    settings: WorkerSettings, stop: asyncio.Event, *, wrappers: PortWrappers = UNWRAPPED
+) -> None:
     if settings.worker_processes > 1:
         await run_processes(settings, stop)
         return
@@ -90,9 +94,9 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     if settings.status_relay == "builtin":
         await check_topics(producer.client, {"STATUS_TOPIC": settings.status_topic})
     publisher = StatusPublisher(producer, settings.status_topic)
-    relay = status_relay(settings, StatusOutbox(database), publisher, metrics)
+    relay = status_relay(settings, StatusOutbox(database), publisher, metrics, wrappers=wrappers)
     cache_bytecode(workflows)  # the sandbox imports it for every new workflow run
-    worker = order_worker(settings, client, database, relay, metrics)
+    worker = order_worker(settings, client, database, relay, metrics, wrappers=wrappers)
     watched.readiness.watch(
         [
             Probe("kafka", publisher.reachable),
@@ -120,6 +124,8 @@ def status_relay(
     outbox: StatusOutbox,
     publisher: StatusPublisher,
     metrics: WorkerMetrics,
+    *,
+    wrappers: PortWrappers = UNWRAPPED,
 ) -> Relay:
     """The worker's relay, or with STATUS_RELAY=external the pruner of rows that change data
     capture has sent."""
@@ -135,7 +141,7 @@ def status_relay(
         poll_seconds=settings.status_relay_poll_seconds,
         linger_seconds=settings.status_relay_linger_seconds,
     )
-    return StatusRelay(outbox, publisher, metrics, options)
+    return StatusRelay(outbox, wrappers.event_sender(publisher), metrics, options)
 
 
 def order_worker(
@@ -144,14 +150,21 @@ def order_worker(
     database: databases.Database,
     relay: Relay,
     metrics: WorkerMetrics,
+    *,
+    wrappers: PortWrappers = UNWRAPPED,
 ) -> Worker:
     """The Temporal worker of the order workflow and its activities."""
-    statuses = OrderStatusActivities(OrderRepository(database), relay, metrics)
+    statuses = OrderStatusActivities(
+        wrappers.status_store(OrderRepository(database)), relay, metrics
+    )
     catalogue = CatalogueActivities(statuses, CatalogueRepository(database))
-    inventory = InventoryActivities(statuses, InventoryRepository(database))
-    payments = PaymentActivities(statuses, PaymentRepository(database), MockPaymentGateway())
-    notifications = NotificationActivities(statuses, NotificationRepository(database))
-    steps = OrderStepActivities(OrderSteps(database), MockPaymentGateway(), relay, metrics)
+    inventory = InventoryActivities(statuses, wrappers.inventory(InventoryRepository(database)))
+    gateway = wrappers.payment_gateway(MockPaymentGateway())
+    payments = PaymentActivities(statuses, wrappers.payments(PaymentRepository(database)), gateway)
+    notifications = NotificationActivities(
+        statuses, wrappers.notifications(NotificationRepository(database))
+    )
+    steps = OrderStepActivities(wrappers.step_store(OrderSteps(database)), gateway, relay, metrics)
     return Worker(
         client,
         task_queue=settings.ordering_task_queue,
@@ -185,12 +198,14 @@ def order_worker(
     )
 
 
-async def main() -> int:
+async def main(*, wrappers: PortWrappers = UNWRAPPED) -> int:
+    """Run the worker until SIGTERM; `wrappers` go around its ports as they are wired. They
+    reach this process only: with WORKER_PROCESSES above 1, each is a plain `python -m worker`."""
     return await run_service(
         "worker",
         # From the environment, `.env`, and the files of SECRETS_DIR (one per setting).
         lambda: WorkerSettings(_secrets_dir=os.environ.get("SECRETS_DIR")),
-        serve,
+        functools.partial(serve, wrappers=wrappers),
         log_setup=lambda settings: (settings.log_level, settings.log_format),
         cannot_run=(
             OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError,

@@ -3,9 +3,7 @@
 Temporal runs an activity at least once, so every one here first looks for its own effect
 and does nothing the second time: statuses by (order, sequence), reservations and payments
 by order, notifications by (order, kind). A status's event is written to the outbox with the
-status itself; the relay (`worker.relay`) sends it, so no activity waits for Kafka. The
-`fault_point` calls mark where the reliability tests may crash, fail or slow an activity
-(`worker.crashpoints`); unarmed, they do nothing.
+status itself; the relay (`worker.relay`) sends it, so no activity waits for Kafka.
 """
 
 from __future__ import annotations
@@ -39,10 +37,9 @@ from schemas.workflow_io import (
     StockInput,
     ValidateOrderInput,
 )
-from worker.crashpoints import fault_point
 from worker.domain import check_against_catalogue
 from worker.errors import OrderRuleBrokenError, PaymentDeclinedError
-from worker.payments import MockPaymentGateway
+from worker.payments import PaymentGateway
 from worker.ports import Catalogue, Inventory, Notifications, Payments, StatusStore
 
 log = logging.getLogger(__name__)
@@ -107,7 +104,6 @@ class OrderStatusActivities:
     async def _announce(self, change: StatusChange) -> None:
         await self._orders.record_status(change, _trace_context())
         self._relay.wake()
-        await fault_point("update_status")
         if change.status.is_terminal:
             # Counted once the attempt has done everything, so a failed attempt does not count;
             # a completed one whose completion is lost on the way to Temporal counts again.
@@ -141,25 +137,20 @@ class InventoryActivities:
         """Reserve every line or none; a retry finds the reservation and changes nothing."""
         await self._statuses.announce(stock.announce)
         lines = [(line.product_id, line.quantity) for line in stock.items]
-        await fault_point("reserve_stock", before_effect=True)
         try:
             await self._inventory.reserve(stock.order_id, lines)
         except InsufficientStockError as short:
             reason = failures.insufficient_stock(short.product_id)
             raise _business_failure(FailureType.INSUFFICIENT_STOCK, reason) from None
-        await fault_point("reserve_stock")
 
     @activity.defn(name=RELEASE_STOCK_ACTIVITY)
     async def release_stock(self, stock: StockInput) -> None:
         """Give back what this order reserved, once; with no reservation it does nothing."""
         await self._inventory.release(stock.order_id)
-        await fault_point("release_stock")
 
 
 class PaymentActivities:
-    def __init__(
-        self, statuses: Announcer, payments: Payments, gateway: MockPaymentGateway
-    ) -> None:
+    def __init__(self, statuses: Announcer, payments: Payments, gateway: PaymentGateway) -> None:
         self._statuses = statuses
         self._payments = payments
         self._gateway = gateway
@@ -168,11 +159,9 @@ class PaymentActivities:
     async def process_payment(self, payment: PaymentInput) -> PaymentResult:
         """Capture the amount once: a retry finds the recorded capture and returns it."""
         await self._statuses.announce(payment.announce)
-        await fault_point("process_payment", before_effect=True)
         existing = await self._payments.find(payment.order_id)
         # Orders on these steps only ever record captures, with the gateway's id.
         if existing is not None and existing.payment_id is not None:
-            await fault_point("process_payment")
             return PaymentResult(payment_id=existing.payment_id)
         try:
             payment_id = await self._gateway.capture(
@@ -188,7 +177,6 @@ class PaymentActivities:
         row = await self._payments.record_capture(
             payment.order_id, payment_id, payment.amount, payment.currency
         )
-        await fault_point("process_payment")
         return PaymentResult(payment_id=row.payment_id or payment_id)
 
     @activity.defn(name=REFUND_PAYMENT_ACTIVITY)
@@ -199,7 +187,6 @@ class PaymentActivities:
             key = f"order-{refund.order_id}"
             await self._gateway.refund(idempotency_key=key, amount=existing.amount)
             await self._payments.mark_refunded(refund.order_id)
-        await fault_point("refund_payment")
 
 
 class NotificationActivities:
@@ -213,4 +200,3 @@ class NotificationActivities:
         await self._statuses.announce(confirmation.announce)
         if await self._notifications.record_once(confirmation.order_id, "order_confirmation"):
             log.info("order confirmation sent", extra={"order_ref": confirmation.order_ref})
-        await fault_point("send_order_confirmation")

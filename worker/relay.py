@@ -22,7 +22,6 @@ from typing import Protocol
 
 from db.errors import DatabaseUnavailableError
 from db.outbox import OutboxRow
-from worker.crashpoints import RELAY, fault_point
 from worker.errors import RelaySendError
 
 log = logging.getLogger(__name__)
@@ -135,7 +134,6 @@ class StatusRelay:
                 self._observer.oldest_waiting(rows[0].created_at if rows else None)
                 if rows:
                     await self._send(rows)
-                    await fault_point(RELAY)  # acknowledged, not yet deleted
                     await lease.delete(rows)
         if lease is None:
             self._observer.oldest_waiting(await self._outbox.oldest_created_at())

@@ -38,7 +38,6 @@ from schemas.steps import (
 )
 from schemas.workflow_io import OrderLine
 from worker.activities import FinishedOrders, Relay
-from worker.crashpoints import fault_point
 from worker.domain import check_against_catalogue
 from worker.errors import GatewayUnavailableError, OrderRuleBrokenError, PaymentDeclinedError
 from worker.payments import PaymentGateway
@@ -121,10 +120,7 @@ class OrderStepActivities:
         records the capture and confirms (and, with `complete`, completes). Run again, each
         finds its transitions made, so a repeat takes up where the attempt before it stopped."""
         headers = _headers()
-        await fault_point("reserve_stock", before_effect=True)
         due = await self._steps.begin_order(advance.order_id, catalogue_rule, headers)
-        await fault_point("update_status")
-        await fault_point("reserve_stock")
         state = await self._pay(due, advance, headers, complete=advance.complete)
         if advance.complete and state.status is OrderStatus.CONFIRMED and state.goes_on:
             # Confirmed by an attempt before this one, whose completion did not follow.
@@ -135,15 +131,12 @@ class OrderStepActivities:
     async def validate_order(self, step: StepInput) -> OrderState:
         """PENDING → VALIDATING against the catalogue, or FAILED with the rule it breaks."""
         state = await self._steps.validate(step.order_id, catalogue_rule, _headers())
-        await fault_point("update_status")
         return self._committed(state)
 
     @activity.defn(name=RESERVE_STOCK_STEP)
     async def reserve_stock(self, step: StepInput) -> OrderState:
         """VALIDATING → RESERVING_STOCK with every line reserved, or FAILED with none."""
-        await fault_point("reserve_stock", before_effect=True)
         state = await self._steps.reserve_stock(step.order_id, _headers())
-        await fault_point("reserve_stock")
         return self._committed(state)
 
     @activity.defn(name=PROCESS_PAYMENT_STEP)
@@ -172,15 +165,12 @@ class OrderStepActivities:
         if isinstance(due, OrderState):
             return self._committed(due)
         self._relay.wake()
-        await fault_point("process_payment", before_effect=True)
         outcome, payment_id = await self._capture(due, step)
         state, notified = await self._steps.finish_payment(
             step.order_id, outcome, payment_id, headers, complete=complete
         )
         if notified:
             log.info("order confirmation sent", extra={"order_id": step.order_id})
-        await fault_point("process_payment")
-        await fault_point("send_order_confirmation")
         return self._committed(state)
 
     async def _capture(
@@ -212,11 +202,9 @@ class OrderStepActivities:
         then FAILED or CANCELLED. An ended order is left as it is (COMPLETED stays final)."""
         headers = _headers()
         due = await self._steps.begin_stop(stop.order_id, stop.ending, stop.reason, headers)
-        await fault_point("release_stock")
         if isinstance(due, RefundDue):
             self._relay.wake()
             await self._gateway.refund(idempotency_key=due.idempotency_key, amount=due.amount)
             due = await self._steps.finish_stop(stop.order_id, stop.ending, stop.reason, headers)
-            await fault_point("refund_payment")
         # A stop finding the order COMPLETED (it raced the completion) ended nothing.
         return self._committed(due, ends_it=due.status is not OrderStatus.COMPLETED)

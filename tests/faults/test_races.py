@@ -18,7 +18,12 @@ from schemas.workflow_io import SIGNAL_CANCEL_ORDER
 from tests.support.harness import cancellation, order_placed
 from tests.support.oracle import Expected, check, describe
 from tests.support.pipeline import Pipeline
-from tests.support.worker_faults import OrderHistory, log_lines, order_history
+from tests.support.worker_faults import (
+    OrderHistory,
+    log_lines,
+    order_history,
+    start_faulty_worker,
+)
 
 LAMPS = [(7, 2, "49.00")]  # product 7 has 10 units
 UP_TO_CONFIRMED = ["PENDING", "VALIDATING", "RESERVING_STOCK", "PROCESSING_PAYMENT", "CONFIRMED"]
@@ -54,7 +59,7 @@ def signal_came_during_a_task(history: OrderHistory) -> bool:
 async def cancel_while_slowed(pipeline: Pipeline, point: str, ref: str) -> None:
     """Place an order on a worker slowed at `point`'s step (before its effect), and cancel it
     while the step waits."""
-    pipeline.processes.start("worker", ORDERING_FAULT=f"{point}:slow:4")
+    start_faulty_worker(pipeline, f"{point}:slow:4")
     pipeline.processes.start("consumer")
     await pipeline.publish.event(order_placed(ref, LAMPS))
     await log_lines(pipeline, "worker", f"fault {point} slow")

@@ -41,7 +41,7 @@ from tests.support.private_stack import (
     private_stack,
 )
 from tests.support.services import Endpoints
-from tests.support.worker_faults import order_history
+from tests.support.worker_faults import order_history, start_faulty_worker
 
 MUG, TEA, LAMP = (1, "19.99"), (2, "5.00"), (7, "49.00")
 # The consumer's line for a record it keeps and retries (consumer/runner.py).
@@ -195,7 +195,7 @@ SHIPPED_RETRIES = {
 async def test_each_server_killed_and_restarted_at_once_while_orders_flow_fails_no_order(
     pipeline: Pipeline, stack: PrivateStack
 ) -> None:
-    pipeline.processes.start("worker", ORDERING_FAULT=f"process_payment:slow:{PAYMENT_DELAY}")
+    start_faulty_worker(pipeline, f"process_payment:slow:{PAYMENT_DELAY}")
     pipeline.processes.start("consumer", **SHIPPED_RETRIES)
     killed: dict[Server, tuple[int, int]] = {}
     open_at_kill: dict[Server, int] = {}
@@ -231,7 +231,7 @@ OUTAGES: tuple[tuple[Server, float], ...] = (("kafka", 100), ("mariadb", 60), ("
 async def test_kafka_down_100_s_then_mariadb_60_s_then_temporal_60_s_delay_orders_and_fail_none(
     pipeline: Pipeline, stack: PrivateStack
 ) -> None:
-    pipeline.processes.start("worker", ORDERING_FAULT=f"process_payment:slow:{PAYMENT_DELAY}")
+    start_faulty_worker(pipeline, f"process_payment:slow:{PAYMENT_DELAY}")
     pipeline.processes.start("consumer", **SHIPPED_RETRIES)
     open_at_start: dict[Server, int] = {}
     outbox_at_end: dict[Server, int] = {}
@@ -265,8 +265,8 @@ async def test_mariadb_killed_mid_run_dead_letters_nothing_and_half_applies_no_r
     pipeline: Pipeline, stack: PrivateStack
 ) -> None:
     # Each reservation waits before it touches MySQL, so the kill can land while one is in
-    # flight (worker/crashpoints.py).
-    pipeline.processes.start("worker", ORDERING_FAULT=f"reserve_stock:slow:{RESERVATION_DELAY}")
+    # flight (tests/support/faulty_ports.py).
+    start_faulty_worker(pipeline, f"reserve_stock:slow:{RESERVATION_DELAY}")
     # Default settings: the steps outlast the outage with the attempts a deployment has.
     pipeline.processes.start("consumer")
     # Every third order also takes one of the 10 lamps: 4 of those 14 must fail on stock,

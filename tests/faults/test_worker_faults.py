@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas.steps import ADVANCE_ORDER_STEP, COMPLETE_ORDER_STEP, STOP_ORDER_STEP
+from tests.support.fault_points import ACTIVITIES, CRASH_EXIT_CODE
 from tests.support.harness import cancellation, order_placed
 from tests.support.oracle import Expected, check, describe
 from tests.support.pipeline import Pipeline
@@ -27,9 +28,9 @@ from tests.support.worker_faults import (
     log_lines,
     order_history,
     outbox_events,
+    start_faulty_worker,
     wait_for_empty_outbox,
 )
-from worker.crashpoints import ACTIVITIES, CRASH_EXIT_CODE
 
 QUICK_RETRIES = {"ORDERING_ACTIVITY_INITIAL_INTERVAL_SECONDS": "0.05"}
 # The fault points after the transactions that enter statuses (worker/steps.py): the first's
@@ -50,7 +51,7 @@ async def crash_after_effect(pipeline: Pipeline, point: str, ref: str) -> Crash:
     """One order on a worker that crashes at fault point `point`, right after its step's
     transaction committed and before the workflow task running the step completes; then a
     worker without the fault finishes it."""
-    pipeline.processes.start("worker", ORDERING_FAULT=f"{point}:crash_after_effect")
+    start_faulty_worker(pipeline, f"{point}:crash_after_effect")
     crashed_pid = pipeline.processes.running["worker"].pid
     pipeline.processes.start("consumer")
     await pipeline.publish.event(order_placed(ref, [(7, 2, "49.00")]))
@@ -84,11 +85,13 @@ async def test_a_worker_killed_after_capturing_a_payment_does_not_capture_it_aga
     payment = await effect_row(
         pipeline, "SELECT t.status, t.captured_at FROM payments t", "crash-pay"
     )
+    confirmation = await effect_row(pipeline, "SELECT t.sent_at FROM notifications t", "crash-pay")
 
     assert problems == [], describe(problems)
     assert crash.code == CRASH_EXIT_CODE
     assert "fault process_payment crash_after_effect" in crash.log
-    assert "order confirmation sent" in crash.log  # the capture and CONFIRMED committed
+    # The capture and CONFIRMED, with its confirmation, committed before the crash.
+    assert as_utc(confirmation["sent_at"]) < crash.restarted_at
     assert history.lost_by(crash.pid), history  # the crashed worker's task timed out
     assert steps.worker.startswith(f"{crash.restarted_pid}@"), steps
     # The one capture is the lost task's: the step run again found it and took no other.
@@ -131,7 +134,7 @@ async def test_a_worker_killed_after_recording_a_status_loses_no_event_and_write
     """A worker killed right after the order's first transaction: it has recorded PENDING to
     PROCESSING_PAYMENT with their events in the outbox; neither its relay has sent them nor
     its workflow task completed."""
-    pipeline.processes.start("worker", ORDERING_FAULT="update_status:crash_after_effect")
+    start_faulty_worker(pipeline, "update_status:crash_after_effect")
     crashed_pid = pipeline.processes.running["worker"].pid
     pipeline.processes.start("consumer")
     await pipeline.publish.event(order_placed("crash-event", [(7, 2, "49.00")]))
@@ -165,7 +168,7 @@ async def test_every_effect_failing_twice_after_it_happened_changes_no_outcome(
 ) -> None:
     every_fault = ",".join(f"{name}:fail_after_effect" for name in sorted(ACTIVITIES))
     # Quiet: every failed attempt would log a traceback, 1,000 of them on a 2-core machine.
-    pipeline.processes.start("worker", ORDERING_FAULT=every_fault, LOG_LEVEL="ERROR")
+    start_faulty_worker(pipeline, every_fault, LOG_LEVEL="ERROR")
     # The window holds CONFIRMED orders, so a cancellation never arrives too late.
     pipeline.processes.start("consumer", **QUICK_RETRIES, ORDERING_CANCEL_WINDOW_SECONDS="2")
     expected: dict[str, tuple[str, str | None]] = {}
@@ -213,7 +216,7 @@ async def test_retried_status_writes_leave_one_event_per_status_with_no_gap(
     pipeline: Pipeline,
 ) -> None:
     faults = ",".join(f"{point}:fail_after_effect" for point in STATUS_WRITING_POINTS)
-    pipeline.processes.start("worker", ORDERING_FAULT=faults)
+    start_faulty_worker(pipeline, faults)
     pipeline.processes.start("consumer", **QUICK_RETRIES)
     refs = [f"repeat-{n}" for n in range(10)]
     for ref in refs:
@@ -245,7 +248,7 @@ async def test_sigterm_of_a_busy_worker_drains_its_activities_and_a_restart_fini
     """SIGTERM while payment steps are in flight: they finish on the stopping worker, whose
     workflow tasks complete (none is lost); the orders then wait in their cancel window, and
     the restarted worker completes them."""
-    pipeline.processes.start("worker", ORDERING_FAULT="process_payment:slow:1.5")
+    start_faulty_worker(pipeline, "process_payment:slow:1.5")
     pipeline.processes.start("consumer", ORDERING_CANCEL_WINDOW_SECONDS="3")
     refs = [f"drain-{n}" for n in range(40)]
     for ref in refs:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import databases
 
 from schemas.steps import ADVANCE_ORDER_STEP, STOP_ORDER_STEP
+from tests.support.fault_points import CRASH_EXIT_CODE
 from tests.support.harness import cancellation, order_placed
 from tests.support.oracle import Expected, check, describe
 from tests.support.pipeline import Pipeline
@@ -31,9 +32,9 @@ from tests.support.worker_faults import (
     log_lines,
     order_history,
     outbox_events,
+    start_faulty_worker,
     wait_for_empty_outbox,
 )
-from worker.crashpoints import CRASH_EXIT_CODE
 
 LAMPS = [(7, 2, "49.00")]  # product 7 has 10 units
 
@@ -125,7 +126,7 @@ async def test_a_worker_killed_during_the_payment_call_takes_the_payment_once(
     """The payment's intent is committed and the gateway's call under way when its worker is
     killed: the capture is in doubt. The next worker finds the intent at PROCESSING_PAYMENT
     and captures under the same key, completing the order with its one payment row."""
-    pipeline.processes.start("worker", ORDERING_FAULT="process_payment:slow:30")
+    start_faulty_worker(pipeline, "process_payment:slow:30")
     killed_pid = pipeline.processes.running["worker"].pid
     pipeline.processes.start("consumer")
     await pipeline.publish.event(order_placed("kill-in-pay", LAMPS))
@@ -170,7 +171,7 @@ async def test_a_worker_killed_between_releasing_the_stock_and_refunding_does_ea
     stock (the refund now due) when its worker dies, before the refund. The next worker's
     stop finds the stock released and the capture standing, in MySQL: it refunds the capture
     by its key and releases nothing more."""
-    pipeline.processes.start("worker", ORDERING_FAULT="release_stock:crash_after_effect")
+    start_faulty_worker(pipeline, "release_stock:crash_after_effect")
     crashed_pid = pipeline.processes.running["worker"].pid
     pipeline.processes.start("consumer", ORDERING_CANCEL_WINDOW_SECONDS="30")
     await pipeline.publish.event(order_placed("kill-in-stop", LAMPS))
@@ -213,7 +214,7 @@ async def test_a_worker_killed_between_sending_events_and_deleting_them_sends_th
 ) -> None:
     # The relay's first batch is acknowledged by Kafka, then the process ends before the
     # batch's rows are deleted, as kill -9 would leave it.
-    pipeline.processes.start("worker", ORDERING_FAULT="status_relay:crash_after_effect")
+    start_faulty_worker(pipeline, "status_relay:crash_after_effect")
     pipeline.processes.start("consumer")
     refs = [f"crash-relay-{n}" for n in range(5)]
     for ref in refs:

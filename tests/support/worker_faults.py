@@ -1,5 +1,5 @@
-"""What the worker fault tests read back: steps and lost workflow tasks from workflow histories,
-worker exits, log lines and the raw status events."""
+"""How the worker fault tests start a faulty worker, and what they read back: steps and lost
+workflow tasks from workflow histories, worker exits, log lines and the raw status events."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ from temporalio.api.history.v1 import HistoryEvent
 from tests.support.pipeline import Pipeline
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
+FAULTY_WORKER = "tests.support.faulty_worker"
+
+
+def start_faulty_worker(pipeline: Pipeline, faults: str, **env: str) -> None:
+    """Start the worker with the fault points `faults` armed (`ORDERING_FAULT`, as
+    `tests.support.fault_points` reads it), under the name "worker" as the plain one."""
+    pipeline.processes.start(FAULTY_WORKER, name="worker", ORDERING_FAULT=faults, **env)
 
 
 @dataclass(frozen=True)
