@@ -36,7 +36,6 @@ from runtime.process import run_service
 from runtime.temporal.client import connect as connect_temporal
 from tools.bench import seed_workflow
 from tools.bench.seed_workflow import SeedOrderWorkflow
-from worker.__main__ import status_relay
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -52,12 +51,13 @@ from worker.payments import MockPaymentGateway
 from worker.publisher import StatusPublisher
 from worker.relay_lifecycle import Relay, bounded, running, until_stopped
 from worker.settings import WorkerSettings
+from worker.wiring import status_relay
 
 
 def activities(
     database: databases.Database, relay: Relay, metrics: WorkerMetrics
 ) -> list[Callable[..., Any]]:
-    """The project's activities, wired as `worker/__main__.py` wires them."""
+    """The project's activities, wired as `worker/wiring.py` wires them."""
     statuses = OrderStatusActivities(OrderRepository(database), relay, metrics)
     catalogue = CatalogueActivities(statuses, CatalogueRepository(database))
     inventory = InventoryActivities(statuses, InventoryRepository(database))
