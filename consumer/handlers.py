@@ -9,14 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
 from consumer.decoding import decode_event
 from consumer.errors import EventRejected, TransientError
 from db.errors import DatabaseUnavailableError
-from db.order_rows import NewOrder, OrderInsertResult, OrderRow
+from db.order_rows import NewOrder, OrderContent, OrderInsertResult, OrderRow
 from db.sealing import OrderSecrets, Sealer
 from schemas.events import (
     OrderCancellationRequested,
@@ -74,7 +73,7 @@ class WorkflowOptions:
     activity_initial_interval_seconds: float = 1.0
 
     def workflow_input(
-        self, order_id: int, order: OrderFields, secrets: OrderSecrets
+        self, order_id: int, order: OrderContent, secrets: OrderSecrets
     ) -> OrderWorkflowInput:
         """The input that starts an order's workflow, from the order and these options."""
         return OrderWorkflowInput(
@@ -94,24 +93,6 @@ class WorkflowOptions:
             activity_initial_interval_seconds=self.activity_initial_interval_seconds,
             steps_version=STEPS_IN_ONE_ACTIVITY,
         )
-
-
-class OrderFields(Protocol):
-    """What a workflow's input takes from an order, received (`NewOrder`) or stored
-    (`UnstartedOrder`)."""
-
-    @property
-    def order_ref(self) -> str: ...
-    @property
-    def customer_id(self) -> int: ...
-    @property
-    def currency(self) -> str: ...
-    @property
-    def items(self) -> tuple[OrderLine, ...]: ...
-    @property
-    def total_amount(self) -> Decimal: ...
-    @property
-    def payment_method(self) -> str: ...
 
 
 class OrderEventHandler:

@@ -11,6 +11,7 @@ from pydantic_settings import NoDecode
 from db.sealing import Sealer
 from runtime.crypto import decode_key
 from runtime.settings import ServiceSettings
+from runtime.telemetry.exporters import MetricsPortNumber
 from schemas.topics import DLQ_TOPIC, ORDERS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 
@@ -47,11 +48,8 @@ class ConsumerSettings(ServiceSettings):
     ordering_outage_tolerance_hours: float = Field(default=24.0, gt=0)
     ordering_activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
 
-    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics, both on
-    # METRICS_HOST (every interface unless set); 0 turns one off.
-    # A port set here must be free; a default one that is taken is logged and left unserved.
-    metrics_port: int = Field(default=8001, ge=0, le=65535)
-    temporal_metrics_port: int = Field(default=9001, ge=0, le=65535)
+    metrics_port: MetricsPortNumber = 8001
+    temporal_metrics_port: MetricsPortNumber = 9001
 
     @field_validator("accepted_currencies", mode="before")
     @classmethod

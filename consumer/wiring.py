@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TypeVar
 
 import databases
@@ -50,12 +50,13 @@ UNWRAPPED = PortWrappers()
 
 
 def workflow_options(settings: ConsumerSettings) -> WorkflowOptions:
+    """Each option from the setting of its name under `ordering_`: `cancel_window_seconds`
+    from ORDERING_CANCEL_WINDOW_SECONDS, and so on."""
     return WorkflowOptions(
-        cancel_window_seconds=settings.ordering_cancel_window_seconds,
-        activity_timeout_seconds=settings.ordering_activity_timeout_seconds,
-        activity_max_attempts=settings.ordering_activity_max_attempts,
-        outage_tolerance_hours=settings.ordering_outage_tolerance_hours,
-        activity_initial_interval_seconds=settings.ordering_activity_initial_interval_seconds,
+        **{
+            option.name: getattr(settings, f"ordering_{option.name}")
+            for option in fields(WorkflowOptions)
+        }
     )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import databases
 
 from db.connection import connection, retry_conflicts, transaction
 from db.records import row_from
-from db.statements import in_list, select_rows
+from db.statements import fetch_in, select_rows
+
+_PRODUCTS = "SELECT id, sku, name, price, stock_quantity FROM products WHERE id IN ({placeholders})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +22,6 @@ class ProductRow:
     name: str
     price: Decimal
     stock_quantity: int
-
-    @classmethod
-    def from_record(cls, record: Any) -> ProductRow:
-        return row_from(cls, record)
 
 
 # The rows come in as a derived table so the update can name their columns: MySQL 8
@@ -50,14 +47,9 @@ class CatalogueRepository:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        placeholders, values = in_list(wanted, "id")
         async with connection(self._database) as conn:
-            records = await conn.fetch_all(
-                "SELECT id, sku, name, price, stock_quantity FROM products"
-                f" WHERE id IN ({placeholders})",
-                values,
-            )
-        rows = (ProductRow.from_record(record) for record in records)
+            records = await fetch_in(conn, _PRODUCTS, wanted, "id")
+        rows = (row_from(ProductRow, record) for record in records)
         return {row.id: row for row in rows}
 
     async def upsert_products(self, rows: Sequence[ProductRow]) -> None:

@@ -10,7 +10,7 @@ from asyncmy import errors as driver
 from db.connection import error_code
 from db.errors import TransactionConflictError
 from db.order_rows import NewOrder, OrderInsertResult
-from db.statements import in_list, to_utc_naive, values_rows
+from db.statements import fetch_in, to_utc_naive, values_rows
 from schemas.order import OrderStatus
 
 DUPLICATE_KEY = 1062
@@ -19,17 +19,17 @@ _INSERT_ORDERS = (
     "INSERT INTO orders (order_ref, customer_id, customer_email, currency, order_date, status,"
     " total_amount, payment_method, content_fingerprint, sealed_secrets) VALUES {rows}"
 )
+_STORED = (
+    "SELECT id, order_ref, content_fingerprint, status, temporal_workflow_id FROM orders"
+    " WHERE order_ref IN ({placeholders})"
+)
+_IDS = "SELECT id, order_ref FROM orders WHERE order_ref IN ({placeholders})"
 _INSERT_ITEMS = "INSERT INTO order_items (order_id, product_id, quantity, unit_price) VALUES {rows}"
 
 
 async def results_by_ref(conn: Any, refs: Sequence[str]) -> dict[str, OrderInsertResult]:
     """The orders already stored under these refs, as `created=False` results."""
-    placeholders, values = in_list(refs, "ref")
-    records = await conn.fetch_all(
-        "SELECT id, order_ref, content_fingerprint, status, temporal_workflow_id FROM orders"
-        f" WHERE order_ref IN ({placeholders})",
-        values,
-    )
+    records = await fetch_in(conn, _STORED, refs, "ref")
     results = (OrderInsertResult.existing(record) for record in records)
     return {result.order_ref: result for result in results}
 
@@ -47,10 +47,7 @@ async def insert_orders_and_items(
         # Another writer stored one of these refs after our read: run the whole
         # transaction again, and that read will find it.
         raise TransactionConflictError("an order_ref was inserted concurrently") from error
-    placeholders, ref_values = in_list([order.order_ref for order in orders], "ref")
-    records = await conn.fetch_all(
-        f"SELECT id, order_ref FROM orders WHERE order_ref IN ({placeholders})", ref_values
-    )
+    records = await fetch_in(conn, _IDS, [order.order_ref for order in orders], "ref")
     ids = {str(record["order_ref"]): int(record["id"]) for record in records}
     item_rows = [
         (ids[order.order_ref], line.product_id, line.quantity, line.unit_price)

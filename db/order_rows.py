@@ -18,10 +18,11 @@ EMAIL_LIMIT = 254
 
 
 @dataclass(frozen=True, slots=True)
-class NewOrder:
-    """An order as received, before it has an id; `order_date` is aware and stored as UTC.
+class OrderContent:
+    """What an order is, whether received (`NewOrder`) or read back (`UnstartedOrder`): all a
+    workflow's input takes from it besides its id and its secrets.
 
-    With a payload key the customer's email and the payment token travel in `sealed_secrets`
+    With a payload key the customer's email and the payment token are stored sealed
     (`db.sealing`) and `customer_email` is None; without one the email is in clear and the
     token is not stored."""
 
@@ -31,9 +32,15 @@ class NewOrder:
     currency: str
     total_amount: Decimal
     payment_method: str
+    items: tuple[OrderLine, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder(OrderContent):
+    """An order as received, before it has an id; `order_date` is aware and stored as UTC."""
+
     content_fingerprint: str
     order_date: datetime
-    items: tuple[OrderLine, ...]
     sealed_secrets: bytes | None = None
 
     def __post_init__(self) -> None:
@@ -91,10 +98,6 @@ class OrderRow:
     failure_reason: str | None
     status_sequence: int
 
-    @classmethod
-    def from_record(cls, record: Any) -> OrderRow:
-        return row_from(cls, record)
-
 
 @dataclass(frozen=True, slots=True)
 class ItemRow:
@@ -103,10 +106,6 @@ class ItemRow:
     product_id: int
     quantity: int
     unit_price: Decimal
-
-    @classmethod
-    def from_record(cls, record: Any) -> ItemRow:
-        return row_from(cls, record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,25 +117,14 @@ class StatusRow:
     reason: str | None
     occurred_at: datetime
 
-    @classmethod
-    def from_record(cls, record: Any) -> StatusRow:
-        return row_from(cls, record)
-
 
 @dataclass(frozen=True, slots=True, repr=False)
-class UnstartedOrder:
+class UnstartedOrder(OrderContent):
     """A PENDING order whose workflow was never recorded as started, with what starting it
-    takes: its lines, and its secrets as stored (`NewOrder` says which form)."""
+    takes: its lines, and its secrets as stored."""
 
     id: int
-    order_ref: str
-    customer_id: int
-    customer_email: str | None
-    currency: str
-    total_amount: Decimal
-    payment_method: str
     sealed_secrets: bytes | None
-    items: tuple[OrderLine, ...]
 
     def __repr__(self) -> str:
         return f"UnstartedOrder(id={self.id}, order_ref={self.order_ref!r})"

@@ -21,7 +21,7 @@ import databases
 from db.connection import retry_conflicts, transaction
 from db.errors import InsufficientStockError
 from db.inventory import release_stock, summed, take_stock
-from db.statements import in_list, to_utc_naive
+from db.statements import fetch_in, to_utc_naive
 from db.transitions import LockedOrder, enter, lock_order
 from schemas import failures
 from schemas.order import OrderStatus
@@ -316,8 +316,10 @@ async def _items(conn: Any, order: LockedOrder) -> list[OrderLine]:
 
 
 async def _prices(conn: Any, product_ids: set[int]) -> dict[int, Decimal]:
-    placeholders, values = in_list(sorted(product_ids), "p")
-    records = await conn.fetch_all(
-        f"SELECT id, price FROM products WHERE id IN ({placeholders})", values
+    records = await fetch_in(
+        conn,
+        "SELECT id, price FROM products WHERE id IN ({placeholders})",
+        sorted(product_ids),
+        "p",
     )
     return {int(r["id"]): Decimal(r["price"]) for r in records}

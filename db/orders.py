@@ -22,7 +22,7 @@ from db.order_rows import (
 )
 from db.outbox import add_status_event
 from db.records import Row, row_from
-from db.statements import case_when, in_list, to_utc_naive
+from db.statements import case_when, fetch_in, in_list, to_utc_naive
 from schemas.workflow_io import OrderLine, StatusChange
 
 REASON_LENGTH = 255
@@ -55,6 +55,10 @@ _UNSTARTED = (
     " AND created_at < CURRENT_TIMESTAMP - INTERVAL :seconds SECOND ORDER BY id LIMIT :limit"
 )
 
+_LINES_OF = (
+    "SELECT order_id, product_id, quantity, unit_price FROM order_items"
+    " WHERE order_id IN ({placeholders}) ORDER BY id"
+)
 _ITEMS = (
     "SELECT id, order_id, product_id, quantity, unit_price FROM order_items"
     " WHERE order_id = :order_id ORDER BY id"
@@ -165,12 +169,8 @@ class OrderRepository:
             )
             if not records:
                 return []
-            placeholders, ids = in_list([int(record["id"]) for record in records], "id")
-            items = await conn.fetch_all(
-                "SELECT order_id, product_id, quantity, unit_price FROM order_items"
-                f" WHERE order_id IN ({placeholders}) ORDER BY id",
-                ids,
-            )
+            ids = [int(record["id"]) for record in records]
+            items = await fetch_in(conn, _LINES_OF, ids, "id")
         lines: dict[int, list[OrderLine]] = {}
         for item in items:
             lines.setdefault(int(item["order_id"]), []).append(
@@ -253,4 +253,4 @@ class OrderRepository:
         record = await conn.fetch_one(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE {where}", {"value": value}
         )
-        return OrderRow.from_record(record) if record is not None else None
+        return row_from(OrderRow, record) if record is not None else None

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
 import databases
 
@@ -41,10 +40,6 @@ class PaymentRow:
     idempotency_key: str | None = None
     intended_at: datetime | None = None
 
-    @classmethod
-    def from_record(cls, record: Any) -> PaymentRow:
-        return row_from(cls, record)
-
 
 _SELECT = (
     "SELECT order_id, payment_id, amount, currency, status, captured_at, refunded_at,"
@@ -72,7 +67,7 @@ class PaymentRepository:
     async def find(self, order_id: int) -> PaymentRow | None:
         async with connection(self._database) as conn:
             record = await conn.fetch_one(_SELECT, {"order_id": order_id})
-        return PaymentRow.from_record(record) if record is not None else None
+        return row_from(PaymentRow, record) if record is not None else None
 
     async def record_capture(
         self, order_id: int, payment_id: str, amount: Decimal, currency: str
@@ -91,7 +86,7 @@ class PaymentRepository:
                 with order_must_exist(order_id):
                     await conn.execute(_INSERT, values)
                 record = await conn.fetch_one(_SELECT, {"order_id": order_id})
-            return PaymentRow.from_record(record)
+            return row_from(PaymentRow, record)
 
         return await retry_conflicts(capture)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 
 def values_rows(rows: Sequence[Sequence[object]], prefix: str) -> tuple[str, dict[str, object]]:
@@ -71,6 +72,12 @@ def in_list(items: Iterable[object], prefix: str) -> tuple[str, dict[str, object
     if not values:
         raise ValueError("an IN list needs at least one value")
     return ", ".join(f":{name}" for name in values), values
+
+
+async def fetch_in(conn: Any, sql: str, items: Iterable[object], prefix: str) -> list[Any]:
+    """The records of `sql`, whose `{placeholders}` is filled with an `IN` list of `items`."""
+    placeholders, values = in_list(items, prefix)
+    return list(await conn.fetch_all(sql.format(placeholders=placeholders), values))
 
 
 def to_utc_naive(moment: datetime, *, fraction_digits: int = 6) -> datetime:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from runtime.settings import ServiceSettings
+from runtime.telemetry.exporters import MetricsPortNumber
 from schemas.topics import STATUS_TOPIC
 from schemas.workflow_io import TASK_QUEUE
 
@@ -27,11 +28,8 @@ class WorkerSettings(ServiceSettings):
     # How long a workflow task waits for the worker that last ran the workflow before any
     # worker may take it: after a worker dies, its open workflows resume this much later.
     sticky_queue_timeout_seconds: float = Field(default=10.0, gt=0)
-    # `/metrics`, `/healthz` and `/readyz`, and the Temporal SDK's own metrics, both on
-    # METRICS_HOST (every interface unless set); 0 turns one off.
-    # A port set here must be free; a default one that is taken is logged and left unserved.
-    metrics_port: int = Field(default=8002, ge=0, le=65535)
-    temporal_metrics_port: int = Field(default=9002, ge=0, le=65535)
+    metrics_port: MetricsPortNumber = 8002
+    temporal_metrics_port: MetricsPortNumber = 9002
 
     # Who sends the status outbox's rows to STATUS_TOPIC: `builtin`, the worker's relay; or
     # `external`, change data capture (Debezium's outbox event router) that the deployment

@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated
 
 from prometheus_client import CollectorRegistry
-from pydantic import BaseModel, IPvAnyAddress
+from pydantic import BaseModel, Field, IPvAnyAddress
 from pydantic_settings import BaseSettings
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0
 READINESS_INTERVAL_SECONDS = 5.0  # between the end of one round of probes and the next
+
+
+MetricsPortNumber = Annotated[int, Field(ge=0, le=65535)]
+"""`METRICS_PORT` (`/metrics`, `/healthz`, `/readyz`) or `TEMPORAL_METRICS_PORT` (the Temporal
+SDK's own metrics), both on METRICS_HOST; 0 turns one off. A port set on purpose must be free; a
+default one that is taken is logged and left unserved. Each process has its own defaults."""
 
 
 class MetricsSettings(BaseSettings):

@@ -14,6 +14,7 @@ from db.connection import connection, retry_conflicts, transaction
 from db.order_rows import ItemRow, OrderRow, StatusRow
 from db.orders import OrderRepository
 from db.payments import PaymentRepository, PaymentRow
+from db.records import row_from
 from db.statements import from_utc_naive
 from schemas.order import TERMINAL_STATUSES
 from schemas.workflow_io import StatusChange
@@ -91,7 +92,7 @@ class OrderRecords:
         """The order's last status history line: what its row says once consistent."""
         async with connection(self._database) as conn:
             record = await conn.fetch_one(_LAST_LINE, {"order_id": order_id})
-        return StatusRow.from_record(record) if record is not None else None
+        return row_from(StatusRow, record) if record is not None else None
 
     async def put_back_status(self, order_id: int) -> StatusRow | None:
         """Give the row the status, reason and sequence of its last history line, when they
@@ -104,7 +105,7 @@ class OrderRecords:
                 record = await conn.fetch_one(_LAST_LINE, {"order_id": order_id})
                 if row is None or record is None:
                     return None
-                line = StatusRow.from_record(record)
+                line = row_from(StatusRow, record)
                 if (row["status"], int(row["status_sequence"])) == (line.status, line.sequence):
                     return None
                 values: dict[str, object] = {"status": line.status.value, "reason": line.reason}
