@@ -17,6 +17,9 @@ from schemas.workflow_io import TASK_QUEUE
 
 
 class ConsumerSettings(ServiceSettings):
+    metrics_port: MetricsPortNumber = 8001
+    temporal_metrics_port: MetricsPortNumber = 9001
+
     kafka_consumer_group: str = "ordering-consumer"
     orders_topic: str = ORDERS_TOPIC
     dlq_topic: str = DLQ_TOPIC
@@ -47,9 +50,6 @@ class ConsumerSettings(ServiceSettings):
     ordering_activity_max_attempts: int = Field(default=3, ge=1)
     ordering_outage_tolerance_hours: float = Field(default=24.0, gt=0)
     ordering_activity_initial_interval_seconds: float = Field(default=1.0, gt=0)
-
-    metrics_port: MetricsPortNumber = 8001
-    temporal_metrics_port: MetricsPortNumber = 9001
 
     @field_validator("accepted_currencies", mode="before")
     @classmethod

@@ -12,8 +12,6 @@ from db.connection import connection, retry_conflicts, transaction
 from db.records import row_from
 from db.statements import fetch_in, select_rows
 
-_PRODUCTS = "SELECT id, sku, name, price, stock_quantity FROM products WHERE id IN ({placeholders})"
-
 
 @dataclass(frozen=True, slots=True)
 class ProductRow:
@@ -23,6 +21,8 @@ class ProductRow:
     price: Decimal
     stock_quantity: int
 
+
+_PRODUCTS = "SELECT id, sku, name, price, stock_quantity FROM products WHERE id IN ({placeholders})"
 
 # The rows come in as a derived table so the update can name their columns: MySQL 8
 # deprecates VALUES(column) here, and MariaDB lacks the row alias that replaces it.

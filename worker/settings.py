@@ -13,6 +13,9 @@ from schemas.workflow_io import TASK_QUEUE
 
 
 class WorkerSettings(ServiceSettings):
+    metrics_port: MetricsPortNumber = 8002
+    temporal_metrics_port: MetricsPortNumber = 9002
+
     status_topic: str = STATUS_TOPIC
     temporal_namespace_retention_days: int = Field(default=7, ge=1)
     ordering_task_queue: str = TASK_QUEUE
@@ -28,8 +31,6 @@ class WorkerSettings(ServiceSettings):
     # How long a workflow task waits for the worker that last ran the workflow before any
     # worker may take it: after a worker dies, its open workflows resume this much later.
     sticky_queue_timeout_seconds: float = Field(default=10.0, gt=0)
-    metrics_port: MetricsPortNumber = 8002
-    temporal_metrics_port: MetricsPortNumber = 9002
 
     # Who sends the status outbox's rows to STATUS_TOPIC: `builtin`, the worker's relay; or
     # `external`, change data capture (Debezium's outbox event router) that the deployment

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -326,12 +326,7 @@ class OrderProcessingWorkflow:
 
     async def _validate(self) -> None:
         o = self._input
-        checked = ValidateOrderInput(
-            order_id=o.order_id,
-            items=o.items,
-            total_amount=o.total_amount,
-            announce=tuple(self._unannounced),
-        )
+        checked = ValidateOrderInput(items=o.items, total_amount=o.total_amount, **self._announcing)
         # Local, when the order's steps announce: it reads the catalogue and announces only
         # PENDING and VALIDATING, whatever it finds, so a workflow task lost with it and run
         # again (after a signal, or a catalogue change) repeats exactly those two events.
@@ -349,13 +344,12 @@ class OrderProcessingWorkflow:
     async def _take_payment(self) -> None:
         order = self._input
         payment = PaymentInput(
-            order_id=order.order_id,
             order_ref=order.order_ref,
             amount=order.total_amount,
             currency=order.currency,
             payment_method=order.payment_method,
             payment_token=order.payment_token,
-            announce=tuple(self._unannounced),
+            **self._announcing,
         )
         self._payment_attempted = True
         result = await self._business_step(PROCESS_PAYMENT_ACTIVITY, payment, PaymentResult)
@@ -364,10 +358,7 @@ class OrderProcessingWorkflow:
     async def _confirm(self) -> None:
         order = self._input
         confirmation = ConfirmationInput(
-            order_id=order.order_id,
-            order_ref=order.order_ref,
-            customer_email=order.customer_email,
-            announce=tuple(self._unannounced),
+            order_ref=order.order_ref, customer_email=order.customer_email, **self._announcing
         )
         try:
             await self._execute(SEND_ORDER_CONFIRMATION_ACTIVITY, confirmation, type(None))
@@ -399,6 +390,12 @@ class OrderProcessingWorkflow:
         if self._stock_attempted:
             await self._execute(RELEASE_STOCK_ACTIVITY, self._stock, type(None), must_land=True)
             self._stock_reserved = False
+
+    @property
+    def _announcing(self) -> dict[str, Any]:
+        """The fields every step input of the announcing shape has: its order, and the statuses
+        its activity announces first."""
+        return {"order_id": self._input.order_id, "announce": tuple(self._unannounced)}
 
     @property
     def _stock(self) -> StockInput:
@@ -483,16 +480,8 @@ class OrderProcessingWorkflow:
                 non_retryable_error_types=_BUSINESS_FAILURE_TYPES,
             )
         timeout = timedelta(seconds=order.activity_timeout_seconds)
-        if local:
-            local_result: _T = await workflow.execute_local_activity(
-                activity,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=timeout,
-                retry_policy=retry,
-            )
-            return local_result
-        result: _T = await workflow.execute_activity(
+        execute = workflow.execute_local_activity if local else workflow.execute_activity
+        result: _T = await execute(
             activity,
             arg,
             result_type=result_type,
