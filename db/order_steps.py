@@ -315,11 +315,9 @@ async def _items(conn: Any, order: LockedOrder) -> list[OrderLine]:
     return order.lines
 
 
+_PRICES = "SELECT id, price FROM products WHERE id IN ({placeholders})"
+
+
 async def _prices(conn: Any, product_ids: set[int]) -> dict[int, Decimal]:
-    records = await fetch_in(
-        conn,
-        "SELECT id, price FROM products WHERE id IN ({placeholders})",
-        sorted(product_ids),
-        "p",
-    )
+    records = await fetch_in(conn, _PRICES, sorted(product_ids), "p")
     return {int(r["id"]): Decimal(r["price"]) for r in records}

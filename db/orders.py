@@ -21,7 +21,7 @@ from db.order_rows import (
     UnstartedOrder,
 )
 from db.outbox import add_status_event
-from db.records import Row, row_from
+from db.records import row_from
 from db.statements import case_when, fetch_in, in_list, to_utc_naive
 from schemas.workflow_io import OrderLine, StatusChange
 
@@ -190,15 +190,14 @@ class OrderRepository:
             return await self._fetch_order(conn, "id", order_id)
 
     async def items(self, order_id: int) -> list[ItemRow]:
-        return await self._rows_of(ItemRow, _ITEMS, order_id)
+        async with connection(self._database) as conn:
+            records = await conn.fetch_all(_ITEMS, {"order_id": order_id})
+        return [row_from(ItemRow, record) for record in records]
 
     async def status_history(self, order_id: int) -> list[StatusRow]:
-        return await self._rows_of(StatusRow, _HISTORY, order_id)
-
-    async def _rows_of(self, cls: type[Row], sql: str, order_id: int) -> list[Row]:
         async with connection(self._database) as conn:
-            records = await conn.fetch_all(sql, {"order_id": order_id})
-        return [row_from(cls, record) for record in records]
+            records = await conn.fetch_all(_HISTORY, {"order_id": order_id})
+        return [row_from(StatusRow, record) for record in records]
 
     async def record_status(
         self, change: StatusChange, headers: Mapping[str, str] | None = None

@@ -165,11 +165,16 @@ ALLOWED_IN_SQL = {
     "where": "one of two constant conditions, picked by a column name written in the code",
 }
 PLACEHOLDER_HELPERS = frozenset({"in_list", "values_rows", "select_rows", "case_when"})
+# Helpers that run the SQL they are given (its `{placeholders}` filled by `in_list`): what they
+# are given is checked as a connection's statement is.
+RUNNING_HELPERS = frozenset({"fetch_in"})
 # Statements run as they are, and why their text is not input.
 ALLOWED_STATEMENTS = {
     ("migrate.py", "statement"): "a statement of a migration file shipped with the code",
 }
-# Builds only placeholders and code-given aliases, as the test below shows at run time.
+# Builds only placeholders and code-given aliases, as the test below shows at run time; its
+# `fetch_in` fills a statement's `{placeholders}` with them, and what its callers give it is
+# checked as a connection's statement is (RUNNING_HELPERS).
 NOT_CHECKED = {"statements.py"}
 
 
@@ -188,11 +193,9 @@ def sql_building_problems(source: str, filename: str) -> list[str]:
             problems += [f"{where}: .format({ast.unparse(v)})" for v in values if not _safe(v)]
         elif isinstance(node, ast.BinOp) and _builds_sql_by_operator(node):
             problems += [f"{where}: {ast.unparse(node)[:60]}"]
-        if _is_execution(node):
-            assert isinstance(node, ast.Call)
-            statement = node.args[0]
-            if not _acceptable_statement(statement, constants, filename):
-                problems.append(f"{where}: runs {ast.unparse(statement)[:60]}")
+        statement = _executed_statement(node)
+        if statement is not None and not _acceptable_statement(statement, constants, filename):
+            problems.append(f"{where}: runs {ast.unparse(statement)[:60]}")
     return problems + [f"{filename}: {problem}" for problem in _binding_problems(tree, constants)]
 
 
@@ -317,13 +320,16 @@ def _builds_sql_by_operator(node: ast.BinOp) -> bool:
     return False
 
 
-def _is_execution(node: ast.AST) -> bool:
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in EXECUTING
-        and bool(node.args)
-    )
+def _executed_statement(node: ast.AST) -> ast.expr | None:
+    """The SQL a call runs: the first argument of a connection's method, the second of a
+    statement helper (`fetch_in(conn, sql, ...)`)."""
+    if not isinstance(node, ast.Call):
+        return None
+    if isinstance(node.func, ast.Attribute) and node.func.attr in EXECUTING and node.args:
+        return node.args[0]
+    if isinstance(node.func, ast.Name) and node.func.id in RUNNING_HELPERS and len(node.args) > 1:
+        return node.args[1]
+    return None
 
 
 def _acceptable_statement(
@@ -366,6 +372,7 @@ def test_no_sql_in_the_repositories_is_built_from_anything_but_code_and_placehol
         'async def f(conn, value):\n    where = f"id = {value}"\n'
         '    await conn.fetch_one(f"SELECT id FROM orders WHERE {where}")',
         'async def f(conn, rows):\n    await conn.execute(f"INSERT INTO t VALUES {rows}")',
+        'async def f(conn, sql):\n    await fetch_in(conn, sql, [1], "p")',
     ],
     ids=[
         "f-string",
@@ -376,6 +383,7 @@ def test_no_sql_in_the_repositories_is_built_from_anything_but_code_and_placehol
         "built-elsewhere",
         "allowed-name-bound-to-a-value",
         "allowed-name-as-a-parameter",
+        "helper-given-a-parameter",
     ],
 )
 def test_the_static_check_catches_sql_built_from_values(source: str) -> None:
