@@ -37,7 +37,7 @@ from tools.ops.errors import EXIT_OK, EXIT_UNUSABLE, OpsError, ServiceUnavailabl
 from tools.ops.orders import OrderRecords
 from tools.ops.reconcile import Options, Reconciler
 from tools.ops.settings import OpsSettings
-from tools.ops.workflows import OrderWorkflows
+from tools.ops.workflows import WorkflowAccess
 
 NO_SUCH_TABLE = 1146
 EXIT_INTERRUPTED = 130
@@ -74,7 +74,7 @@ async def _disconnect(database: databases.Database) -> None:
         logging.getLogger("ops").warning("disconnecting from MySQL failed: %r", error)
 
 
-async def temporal(settings: OpsSettings) -> OrderWorkflows:
+async def temporal(settings: OpsSettings) -> WorkflowAccess:
     address, namespace = settings.temporal_address, settings.temporal_namespace
     try:
         client = await connect_temporal(settings)
@@ -91,7 +91,7 @@ async def temporal(settings: OpsSettings) -> OrderWorkflows:
                 f"Temporal at {address} has no namespace {namespace}"
             ) from None
         raise ServiceUnavailableError(f"Temporal at {address}: {error.message}") from None
-    return OrderWorkflows(client, settings.ops_timeout_seconds)
+    return WorkflowAccess(client, settings.ops_timeout_seconds)
 
 
 async def run_inspect(arguments: argparse.Namespace, settings: OpsSettings) -> int:

@@ -24,13 +24,13 @@ from schemas.workflow_io import (
 )
 from tools.ops.errors import EXIT_OK, NotFoundError, NothingDoneError
 from tools.ops.orders import OrderRecords
-from tools.ops.workflows import OrderWorkflows, WorkflowUnansweredError
+from tools.ops.workflows import WorkflowAccess, WorkflowUnansweredError
 
 Write = Callable[[str], None]
 
 
 async def cancel(
-    records: OrderRecords, workflows: OrderWorkflows, reference: str, reason: str, write: Write
+    records: OrderRecords, workflows: WorkflowAccess, reference: str, reason: str, write: Write
 ) -> int:
     order = await records.resolve(reference)
     workflow_id, _ = await _running_workflow(order, workflows)
@@ -55,7 +55,7 @@ async def cancel(
 
 async def force_status(
     records: OrderRecords,
-    workflows: OrderWorkflows,
+    workflows: WorkflowAccess,
     reference: str,
     status: OrderStatus,
     write: Write,
@@ -79,7 +79,7 @@ async def force_status(
 
 
 async def _running_workflow(
-    order: OrderRow, workflows: OrderWorkflows
+    order: OrderRow, workflows: WorkflowAccess
 ) -> tuple[str, OrderWorkflowState]:
     """The order's running workflow and its state; a worker must answer before anything is
     sent, or what the signal did could not be told."""

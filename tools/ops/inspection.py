@@ -15,7 +15,7 @@ from db.order_rows import ItemRow, OrderRow, StatusRow
 from db.payments import PaymentRow
 from schemas.workflow_io import workflow_id_for
 from tools.ops.orders import NotificationRow, OrderRecords, ReservationRow
-from tools.ops.workflows import OrderWorkflows, WorkflowView
+from tools.ops.workflows import WorkflowAccess, WorkflowView
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class OrderReport:
     namespace: str
 
 
-async def gather(records: OrderRecords, workflows: OrderWorkflows, reference: str) -> OrderReport:
+async def gather(records: OrderRecords, workflows: WorkflowAccess, reference: str) -> OrderReport:
     order = await records.resolve(reference)
     # The id is fixed per order, so a workflow started but not yet linked is found too.
     workflow_id = order.temporal_workflow_id or workflow_id_for(order.id)

@@ -57,7 +57,7 @@ from db.order_rows import OrderRow
 from schemas.workflow_io import OrderWorkflowResult, StatusChange, workflow_id_for
 from tools.ops.errors import EXIT_NOTHING, EXIT_OK
 from tools.ops.orders import OrderRecords
-from tools.ops.workflows import OrderWorkflows, WorkflowView
+from tools.ops.workflows import WorkflowAccess, WorkflowView
 
 Write = Callable[[str], None]
 
@@ -74,7 +74,7 @@ class Options:
 
 class Reconciler:
     def __init__(
-        self, records: OrderRecords, workflows: OrderWorkflows, options: Options, write: Write
+        self, records: OrderRecords, workflows: WorkflowAccess, options: Options, write: Write
     ) -> None:
         self._records = records
         self._workflows = workflows

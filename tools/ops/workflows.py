@@ -62,7 +62,9 @@ class WorkflowView:
         return self.order_ref in (None, order_ref)
 
 
-class OrderWorkflows:
+class WorkflowAccess:
+    """The operator's access to order workflows: what each one shows, its state, its signals."""
+
     def __init__(self, client: Client, timeout_seconds: float) -> None:
         self._client = client
         self._timeout = timedelta(seconds=timeout_seconds)
