@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import ssl
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,7 +15,7 @@ from db.connection import database_for, translate_errors
 from db.demo_catalogue import load_demo_catalogue
 from db.errors import DatabaseUnavailableError, MigrationError
 from db.migrate import apply_migrations
-from runtime.mysql import DatabaseTlsSettings
+from db.settings import DatabaseCommandSettings
 from runtime.process import invalid_settings
 
 EXIT_FAILED = 1
@@ -71,18 +70,18 @@ async def run(command: str, url: str, tls: ssl.SSLContext | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
-    url = os.environ.get("DATABASE_URL", "").strip()
-    if not url:
-        print("error: DATABASE_URL is not set", file=sys.stderr)
-        return EXIT_UNAVAILABLE
     try:
-        # DATABASE_TLS* from the environment and the files of SECRETS_DIR, as the processes.
-        tls = DatabaseTlsSettings(_secrets_dir=os.environ.get("SECRETS_DIR"))
+        # DATABASE_URL and DATABASE_TLS*, from the environment and SECRETS_DIR, as the processes.
+        settings = DatabaseCommandSettings.load()
     except ValidationError as error:
         print(f"error: invalid configuration: {invalid_settings(error)}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    if settings.database_url is None:
+        print("error: DATABASE_URL is not set", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    url = settings.database_url.get_secret_value()
     try:
-        asyncio.run(run(arguments.command, url, tls.database_ssl_context()))
+        asyncio.run(run(arguments.command, url, settings.database_ssl_context()))
     except ValueError as error:
         print(f"error: DATABASE_URL: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
