@@ -337,6 +337,11 @@ def _acceptable_statement(
 ) -> bool:
     if isinstance(statement, ast.Constant) and isinstance(statement.value, str):
         return True
+    if isinstance(statement, ast.IfExp):  # one of two statements, each checked
+        return all(
+            _acceptable_statement(branch, constants, filename)
+            for branch in (statement.body, statement.orelse)
+        )
     if isinstance(statement, ast.Name):
         return statement.id in constants or (filename, statement.id) in ALLOWED_STATEMENTS
     if isinstance(statement, ast.JoinedStr):
@@ -373,6 +378,7 @@ def test_no_sql_in_the_repositories_is_built_from_anything_but_code_and_placehol
         '    await conn.fetch_one(f"SELECT id FROM orders WHERE {where}")',
         'async def f(conn, rows):\n    await conn.execute(f"INSERT INTO t VALUES {rows}")',
         'async def f(conn, sql):\n    await fetch_in(conn, sql, [1], "p")',
+        'Q = "SELECT 1"\nasync def f(conn, sql, a):\n    await conn.fetch_all(Q if a else sql)',
     ],
     ids=[
         "f-string",
@@ -384,6 +390,7 @@ def test_no_sql_in_the_repositories_is_built_from_anything_but_code_and_placehol
         "allowed-name-bound-to-a-value",
         "allowed-name-as-a-parameter",
         "helper-given-a-parameter",
+        "one-branch-a-parameter",
     ],
 )
 def test_the_static_check_catches_sql_built_from_values(source: str) -> None:

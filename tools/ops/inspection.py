@@ -11,10 +11,11 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from db.audit import NotificationRow, ReservationRow
 from db.order_rows import ItemRow, OrderRow, StatusRow
 from db.payments import PaymentRow
 from schemas.workflow_io import workflow_id_for
-from tools.ops.orders import NotificationRow, OrderRecords, ReservationRow
+from tools.ops.orders import OrderRecords
 from tools.ops.workflows import WorkflowAccess, WorkflowView
 
 
