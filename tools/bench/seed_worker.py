@@ -10,7 +10,6 @@ error, so the two stay alike.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from db.catalogue import CatalogueRepository
-from db.connection import open_database
+from db.connection import connect_database
 from db.errors import DatabaseUnavailableError
 from db.inventory import InventoryRepository
 from db.notifications import NotificationRepository
@@ -45,6 +44,7 @@ from worker.activities import (
 )
 from worker.activity_failures import CompactFailures
 from worker.bytecode import cache_bytecode
+from worker.errors import WorkerCannotRunError
 from worker.metrics import ActivityTimer, WorkerMetrics
 from worker.namespace import ensure_namespace
 from worker.payments import MockPaymentGateway
@@ -79,11 +79,7 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
     client = await connect_temporal(settings)
     retention = timedelta(days=settings.temporal_namespace_retention_days)
     await ensure_namespace(client, settings.temporal_namespace, retention)
-    database = await open_database(
-        settings.database_url.get_secret_value(),
-        max_size=settings.database_pool_size,
-        tls=settings.database_ssl_context(),
-    )
+    database = await connect_database(settings)
     producer = AIOKafkaProducer(
         **kafka_client_options(settings), enable_idempotence=True, acks="all"
     )
@@ -115,11 +111,14 @@ async def serve(settings: WorkerSettings, stop: asyncio.Event) -> None:
 async def main() -> int:
     return await run_service(
         "seed-worker",
-        lambda: WorkerSettings(_secrets_dir=os.environ.get("SECRETS_DIR")),
+        WorkerSettings.load,
         serve,
         log_setup=lambda settings: (settings.log_level, settings.log_format),
-        cannot_run=(OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError),
-    )
+        cannot_run=(
+            OSError, RuntimeError, KafkaError, DatabaseUnavailableError, RPCError,
+            WorkerCannotRunError,
+        ),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
