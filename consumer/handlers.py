@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 
 class OrderStore(Protocol):
+    """`consumer.coalescing.CoalescedOrderStore`, over `db.orders.OrderRepository`."""
+
     async def insert_order(self, new: NewOrder) -> OrderInsertResult: ...
     async def set_workflow_id(self, order_id: int, workflow_id: str) -> None: ...
     async def find_by_ref(self, order_ref: str) -> OrderRow | None: ...
@@ -40,6 +42,8 @@ class OrderStore(Protocol):
 
 
 class OrderWorkflows(Protocol):
+    """`consumer.temporal.TemporalOrders`."""
+
     async def start_order(self, workflow_input: OrderWorkflowInput, *, new: bool) -> None: ...
     async def cancel_order(self, workflow_id: str, reason: str) -> bool: ...
 
