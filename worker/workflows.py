@@ -25,28 +25,27 @@ with workflow.unsafe.imports_passed_through():
         StopInput,
     )
     from schemas.workflow_io import (
-        PROCESS_PAYMENT_ACTIVITY,
         QUERY_GET_ORDER_STATE,
-        REFUND_PAYMENT_ACTIVITY,
-        RELEASE_STOCK_ACTIVITY,
-        RESERVE_STOCK_ACTIVITY,
-        SEND_ORDER_CONFIRMATION_ACTIVITY,
         SIGNAL_CANCEL_ORDER,
         SIGNAL_UPDATE_ORDER_STATUS,
         STEPS_IN_ONE_ACTIVITY,
-        UPDATE_STATUS_ACTIVITY,
-        VALIDATE_ORDER_ACTIVITY,
         WORKFLOW_TYPE,
         ConfirmationInput,
         OrderWorkflowInput,
         OrderWorkflowResult,
         OrderWorkflowState,
         PaymentInput,
-        PaymentResult,
         RefundInput,
         StatusChange,
         StockInput,
         ValidateOrderInput,
+    )
+    from worker.activities import (
+        CatalogueActivities,
+        InventoryActivities,
+        NotificationActivities,
+        OrderStatusActivities,
+        PaymentActivities,
     )
     from worker.steps import OrderStepActivities
 
@@ -55,6 +54,8 @@ _In = TypeVar("_In", bound=BaseModel)
 # A step of the order in MySQL, called by reference: its name and its typed result come from
 # its definition (`worker.steps`).
 _MySQLStep = Callable[[OrderStepActivities, _In], Awaitable[OrderState]]
+# An activity of the announcing shape (`worker.activities`), called by reference too.
+_Activity = Callable[[Any, _In], Awaitable[_T]]
 _OVERRIDE_TARGETS = frozenset({OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.COMPLETED})
 _MUST_LAND_MAX_INTERVAL = timedelta(seconds=30)
 _BUSINESS_FAILURE_TYPES = [str(failure) for failure in failures.FailureType]
@@ -331,14 +332,14 @@ class OrderProcessingWorkflow:
         # PENDING and VALIDATING, whatever it finds, so a workflow task lost with it and run
         # again (after a signal, or a catalogue change) repeats exactly those two events.
         await self._business_step(
-            VALIDATE_ORDER_ACTIVITY, checked, type(None), local=self._steps_announce
+            CatalogueActivities.validate_order, checked, local=self._steps_announce
         )
 
     async def _reserve_stock(self) -> None:
         # Set before the call: an attempt may reserve and then fail to report it.
         self._stock_attempted = True
         reservation = self._stock.model_copy(update={"announce": tuple(self._unannounced)})
-        await self._business_step(RESERVE_STOCK_ACTIVITY, reservation, type(None))
+        await self._business_step(InventoryActivities.reserve_stock, reservation)
         self._stock_reserved = True
 
     async def _take_payment(self) -> None:
@@ -352,7 +353,7 @@ class OrderProcessingWorkflow:
             **self._announcing,
         )
         self._payment_attempted = True
-        result = await self._business_step(PROCESS_PAYMENT_ACTIVITY, payment, PaymentResult)
+        result = await self._business_step(PaymentActivities.process_payment, payment)
         self._payment_id = result.payment_id
 
     async def _confirm(self) -> None:
@@ -361,7 +362,7 @@ class OrderProcessingWorkflow:
             order_ref=order.order_ref, customer_email=order.customer_email, **self._announcing
         )
         try:
-            await self._execute(SEND_ORDER_CONFIRMATION_ACTIVITY, confirmation, type(None))
+            await self._execute(NotificationActivities.send_order_confirmation, confirmation)
             self._unannounced.clear()
         except ActivityError:
             # The order is paid and CONFIRMED has no way to FAILED: a lost notification
@@ -386,9 +387,9 @@ class OrderProcessingWorkflow:
         # undo, so an attempted step is reason enough to call them.
         if self._payment_attempted:
             refund = RefundInput(order_id=self._input.order_id)
-            await self._execute(REFUND_PAYMENT_ACTIVITY, refund, type(None), must_land=True)
+            await self._execute(PaymentActivities.refund_payment, refund, must_land=True)
         if self._stock_attempted:
-            await self._execute(RELEASE_STOCK_ACTIVITY, self._stock, type(None), must_land=True)
+            await self._execute(InventoryActivities.release_stock, self._stock, must_land=True)
             self._stock_reserved = False
 
     @property
@@ -423,7 +424,7 @@ class OrderProcessingWorkflow:
             return  # the next step's activity announces it
         # Statuses a failed step may not have announced go out first, under their own ids.
         for unannounced in self._unannounced:
-            await self._execute(UPDATE_STATUS_ACTIVITY, unannounced, type(None), must_land=True)
+            await self._execute(OrderStatusActivities.update_status, unannounced, must_land=True)
         self._unannounced.clear()
 
     def _entered_at(self, status: OrderStatus) -> datetime:
@@ -435,10 +436,10 @@ class OrderProcessingWorkflow:
         return workflow.now()
 
     async def _business_step(
-        self, activity: str, arg: BaseModel, result_type: type[_T], *, local: bool = False
+        self, activity: _Activity[_In, _T], arg: _In, *, local: bool = False
     ) -> _T:
         try:
-            result = await self._execute(activity, arg, result_type, local=local)
+            result = await self._execute(activity, arg, local=local)
             self._unannounced.clear()
             return result
         except FailureError as err:
@@ -450,16 +451,16 @@ class OrderProcessingWorkflow:
                 self._unannounced.clear()
                 reason = cause.message
             else:
-                reason = failures.step_failed(activity)
+                # Its method's name is the name it is registered under (`worker.activities`).
+                reason = failures.step_failed(activity.__name__)
             if self._ending is None:  # a stop requested while the step ran came first
                 self._ending = _Ending(OrderStatus.FAILED, reason)
-            raise _StepFailedError(activity) from err
+            raise _StepFailedError(activity.__name__) from err
 
     async def _execute(
         self,
-        activity: str,
-        arg: BaseModel,
-        result_type: type[_T],
+        activity: _Activity[_In, _T],
+        arg: _In,
         *,
         must_land: bool = False,
         local: bool = False,
@@ -480,12 +481,10 @@ class OrderProcessingWorkflow:
                 non_retryable_error_types=_BUSINESS_FAILURE_TYPES,
             )
         timeout = timedelta(seconds=order.activity_timeout_seconds)
-        execute = workflow.execute_local_activity if local else workflow.execute_activity
-        result: _T = await execute(
-            activity,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timeout,
-            retry_policy=retry,
+        if local:
+            return await workflow.execute_local_activity_method(
+                activity, arg, start_to_close_timeout=timeout, retry_policy=retry
+            )
+        return await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=timeout, retry_policy=retry
         )
-        return result

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -15,6 +17,13 @@ from db.errors import DatabaseUnavailableError
 from db.payments import PaymentStatus
 from schemas.order import OrderStatus
 from schemas.workflow_io import (
+    PROCESS_PAYMENT_ACTIVITY,
+    REFUND_PAYMENT_ACTIVITY,
+    RELEASE_STOCK_ACTIVITY,
+    RESERVE_STOCK_ACTIVITY,
+    SEND_ORDER_CONFIRMATION_ACTIVITY,
+    UPDATE_STATUS_ACTIVITY,
+    VALIDATE_ORDER_ACTIVITY,
     ConfirmationInput,
     OrderLine,
     PaymentInput,
@@ -337,3 +346,25 @@ async def test_a_confirmation_sent_twice_goes_out_once(caplog: pytest.LogCapture
     assert notifications.sent == [(ORDER_ID, "order_confirmation")]
     sent = [record for record in caplog.records if record.getMessage() == "order confirmation sent"]
     assert len(sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        (OrderStatusActivities.update_status, UPDATE_STATUS_ACTIVITY),
+        (CatalogueActivities.validate_order, VALIDATE_ORDER_ACTIVITY),
+        (InventoryActivities.reserve_stock, RESERVE_STOCK_ACTIVITY),
+        (InventoryActivities.release_stock, RELEASE_STOCK_ACTIVITY),
+        (PaymentActivities.process_payment, PROCESS_PAYMENT_ACTIVITY),
+        (PaymentActivities.refund_payment, REFUND_PAYMENT_ACTIVITY),
+        (NotificationActivities.send_order_confirmation, SEND_ORDER_CONFIRMATION_ACTIVITY),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_each_older_activity_is_registered_under_its_methods_name(
+    method: Callable[..., Awaitable[object]], name: str
+) -> None:
+    # The workflow calls these by reference and names a failed one by its method
+    # (`step_failed:process_payment`); the histories of running orders name them too.
+    registered = activity._Definition.must_from_callable(method).name  # no public accessor
+    assert registered == name == method.__name__

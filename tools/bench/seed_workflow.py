@@ -12,8 +12,9 @@ Signals and the query are left out: the bench never sends them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -31,14 +32,21 @@ with workflow.unsafe.imports_passed_through():
         OrderWorkflowInput,
         OrderWorkflowResult,
         PaymentInput,
-        PaymentResult,
         RefundInput,
         StatusChange,
         StockInput,
         ValidateOrderInput,
     )
+    from worker.activities import (
+        CatalogueActivities,
+        InventoryActivities,
+        NotificationActivities,
+        OrderStatusActivities,
+        PaymentActivities,
+    )
 
 _T = TypeVar("_T")
+_In = TypeVar("_In", bound=BaseModel)
 S = OrderStatus
 
 
@@ -62,14 +70,14 @@ class SeedOrderWorkflow:
             validation = ValidateOrderInput(
                 order_id=order.order_id, items=order.items, total_amount=order.total_amount
             )
-            await self._call("validate_order", validation, type(None))
+            await self._call(CatalogueActivities.validate_order, validation)
             await self._enter(S.RESERVING_STOCK)
-            await self._call("reserve_stock", stock, type(None))
+            await self._call(InventoryActivities.reserve_stock, stock)
             await self._enter(S.PROCESSING_PAYMENT)
-            payment = await self._call("process_payment", self._payment, PaymentResult)
+            payment = await self._call(PaymentActivities.process_payment, self._payment)
             self._payment_id = payment.payment_id
             await self._enter(S.CONFIRMED)
-            await self._call("send_order_confirmation", self._confirmation, type(None))
+            await self._call(NotificationActivities.send_order_confirmation, self._confirmation)
         except ActivityError as failed:
             return await self._fail(failed, stock)
         await self._enter(S.COMPLETED)
@@ -98,9 +106,9 @@ class SeedOrderWorkflow:
         else:
             reason = failures.step_failed(failed.activity_type)
         if self._status in (S.PROCESSING_PAYMENT, S.CONFIRMED):
-            await self._call("refund_payment", RefundInput(order_id=stock.order_id), type(None))
+            await self._call(PaymentActivities.refund_payment, RefundInput(order_id=stock.order_id))
         if self._status in (S.RESERVING_STOCK, S.PROCESSING_PAYMENT, S.CONFIRMED):
-            await self._call("release_stock", stock, type(None))
+            await self._call(InventoryActivities.release_stock, stock)
         await self._enter(S.FAILED, reason)
         return self._result(reason)
 
@@ -126,14 +134,13 @@ class SeedOrderWorkflow:
             reason=reason,
             occurred_at=workflow.now(),
         )
-        await self._call("update_status", change, type(None))
+        await self._call(OrderStatusActivities.update_status, change)
 
-    async def _call(self, activity: str, arg: BaseModel, result_type: type[_T]) -> _T:
+    async def _call(self, activity: Callable[[Any, _In], Awaitable[_T]], arg: _In) -> _T:
         o = self._order
-        result: _T = await workflow.execute_activity(
+        return await workflow.execute_activity_method(
             activity,
             arg,
-            result_type=result_type,
             start_to_close_timeout=timedelta(seconds=o.activity_timeout_seconds),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=o.activity_initial_interval_seconds),
@@ -141,4 +148,3 @@ class SeedOrderWorkflow:
                 non_retryable_error_types=[str(kind) for kind in failures.FailureType],
             ),
         )
-        return result

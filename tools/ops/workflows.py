@@ -13,16 +13,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from schemas.search_attributes import ORDER_REF
 from schemas.workflow_io import (
     QUERY_GET_ORDER_STATE,
+    UPDATE_STATUS_ACTIVITY,
     OrderWorkflowResult,
     OrderWorkflowState,
     StatusChange,
 )
 from tools.ops.errors import NothingDoneError, ServiceUnavailableError
-
-# The activity that recorded statuses for orders started before their steps ran in MySQL (its
-# registered name, a wire name like the query and signals): its inputs in such a workflow's
-# history are the statuses it recorded. Later orders' steps record their own, in MySQL.
-UPDATE_STATUS_ACTIVITY = "update_status"
 
 
 class WorkflowUnansweredError(ServiceUnavailableError):

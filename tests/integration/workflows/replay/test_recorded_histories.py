@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.steps import OrderState, StepInput
     from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
     from tests.integration.workflows.replay.record_histories import HISTORIES, LATEST, PATHS
+    from worker.activities import InventoryActivities
     from worker.steps import OrderStepActivities
     from worker.workflows import STEPS_ANNOUNCE_PATCH, OrderProcessingWorkflow
 
@@ -53,7 +54,7 @@ class ReleasesBeforeReserving(OrderProcessingWorkflow):
         return await super().process_order(input)
 
     async def _reserve_stock(self) -> None:
-        await self._execute("release_stock", self._stock, type(None))
+        await self._execute(InventoryActivities.release_stock, self._stock)
         await super()._reserve_stock()
 
 
@@ -67,7 +68,7 @@ class ReleasesBeforeReservingWhenPatched(OrderProcessingWorkflow):
 
     async def _reserve_stock(self) -> None:
         if workflow.patched("release-before-reserve"):
-            await self._execute("release_stock", self._stock, type(None))
+            await self._execute(InventoryActivities.release_stock, self._stock)
         await super()._reserve_stock()
 
 
