@@ -5,7 +5,8 @@ one bounded shutdown for everything a process opens.
 before it does any work), starts tracing, connects to Temporal, checks that Kafka lets the
 process in (saying why when it does not, before any client is made), starts the process's
 Kafka producer and checks that its topics exist. `Closing` closes all of it, and what the
-process adds, newest first, each within the process's shutdown bound.
+process adds, newest first, each within the process's shutdown bound; `bounded` is that bound,
+for a shutdown step a process takes itself (the worker's relay's last pass).
 """
 
 from __future__ import annotations
@@ -32,10 +33,20 @@ from runtime.temporal.client import connect
 log = logging.getLogger(__name__)
 
 
+async def bounded(what: str, step: Awaitable[object], seconds: float) -> None:
+    """Await a shutdown step for at most `seconds`. One that hangs (a Kafka client's
+    stop while the brokers are down, aiokafka#659) or fails is logged and left: what the process
+    closes next still runs."""
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("%s did not end within %s s; left unfinished", what, seconds)
+    except Exception as error:
+        log.warning("%s failed: %r", what, error)
+
+
 class Closing:
-    """What a process has opened, closed newest first as it ends. Each close has `timeout`
-    seconds: one that hangs (a Kafka client's stop while the brokers are down, aiokafka#659)
-    or fails is logged and left, and the next one still runs."""
+    """What a process has opened, closed newest first as it ends, each close `bounded`."""
 
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
@@ -47,10 +58,7 @@ class Closing:
     async def close(self) -> None:
         while self._closes:
             what, close = self._closes.pop()
-            try:
-                await asyncio.wait_for(close(), self._timeout)
-            except Exception as error:  # TimeoutError included: the next close still runs
-                log.warning("closing %s failed: %r", what, error)
+            await bounded(f"closing {what}", close(), self._timeout)
 
 
 @dataclass(frozen=True)

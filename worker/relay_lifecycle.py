@@ -4,14 +4,12 @@ and stopped within a bound once the activities have drained."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from runtime.services import bounded
 from worker.errors import RelayEndedError
-
-log = logging.getLogger(__name__)
 
 # How long the relay may take over its last pass, and the producer over its stop, at shutdown.
 STOP_SECONDS = 5.0
@@ -36,7 +34,7 @@ async def running(relay: Relay) -> AsyncIterator[asyncio.Task[None]]:
     finally:
         if not task.done():
             relay.stop()
-            await bounded("the status relay's last pass", task)
+            await bounded("the status relay's last pass", task, STOP_SECONDS)
 
 
 async def until_stopped(stop: asyncio.Event, relaying: asyncio.Task[None]) -> None:
@@ -50,11 +48,3 @@ async def until_stopped(stop: asyncio.Event, relaying: asyncio.Task[None]) -> No
     if relaying.done():
         relaying.result()  # raises the relay's error
         raise RelayEndedError("the status relay ended while the worker ran")
-
-
-async def bounded(what: str, step: Awaitable[None]) -> None:
-    """Await a shutdown step for at most `STOP_SECONDS`; cut short, it is logged and left."""
-    try:
-        await asyncio.wait_for(step, STOP_SECONDS)
-    except TimeoutError:
-        log.warning("%s did not end within %s s; left unfinished", what, STOP_SECONDS)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 from datetime import timedelta
 
 import databases
@@ -22,7 +23,6 @@ from db.orders import OrderRepository
 from db.outbox import StatusOutbox
 from db.payments import PaymentRepository
 from runtime.services import Services
-from worker import workflows
 from worker.activities import (
     CatalogueActivities,
     InventoryActivities,
@@ -53,9 +53,12 @@ async def work(
     database: databases.Database,
     stop: asyncio.Event,
     wrappers: PortWrappers = UNWRAPPED,
+    *,
+    workflow: type = OrderProcessingWorkflow,
 ) -> None:
     """Run the order workflow and its activities, and relay their status events, until `stop`;
-    then let the activities in flight finish and the relay send what they wrote."""
+    then let the activities in flight finish and the relay send what they wrote. The bench
+    runs the seed design's `workflow` on the same parts."""
     await ensure_namespace(
         services.temporal,
         settings.temporal_namespace,
@@ -64,8 +67,10 @@ async def work(
     metrics = WorkerMetrics(REGISTRY)
     publisher = StatusPublisher(services.producer, settings.status_topic)
     relay = status_relay(settings, StatusOutbox(database), publisher, metrics, wrappers=wrappers)
-    cache_bytecode(workflows)  # the sandbox imports it for every new workflow run
-    worker = order_worker(settings, services.temporal, database, relay, metrics, wrappers=wrappers)
+    cache_bytecode(sys.modules[workflow.__module__])  # the sandbox imports it for every new run
+    worker = order_worker(
+        settings, services.temporal, database, relay, metrics, wrappers=wrappers, workflow=workflow
+    )
     services.ready_when(kafka=publisher.reachable, mysql=lambda: database.fetch_val("SELECT 1"))
     log.info("worker polling %s in %s", settings.ordering_task_queue, settings.temporal_namespace)
     # Exited in reverse: the activities drain first, then the relay sends what they wrote.
@@ -107,6 +112,7 @@ def order_worker(
     metrics: WorkerMetrics,
     *,
     wrappers: PortWrappers = UNWRAPPED,
+    workflow: type = OrderProcessingWorkflow,
 ) -> Worker:
     """The Temporal worker of the order workflow and its activities."""
     statuses = OrderStatusActivities(
@@ -123,7 +129,7 @@ def order_worker(
     return Worker(
         client,
         task_queue=settings.ordering_task_queue,
-        workflows=[OrderProcessingWorkflow],
+        workflows=[workflow],
         activities=[
             steps.advance_order,
             steps.stop_order,
