@@ -52,16 +52,6 @@ def _encoded(document: dict[str, Any]) -> bytes:
 
 
 @pytest.fixture
-def store() -> FakeOrderStore:
-    return FakeOrderStore()
-
-
-@pytest.fixture
-def workflows() -> FakeOrderWorkflows:
-    return FakeOrderWorkflows()
-
-
-@pytest.fixture
 def handler(store: FakeOrderStore, workflows: FakeOrderWorkflows) -> OrderEventHandler:
     return OrderEventHandler(
         store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY,

@@ -57,16 +57,6 @@ class AnnouncedStarts(FakeOrderWorkflows):
 
 
 @pytest.fixture
-def store() -> FakeOrderStore:
-    return FakeOrderStore()
-
-
-@pytest.fixture
-def workflows() -> FakeOrderWorkflows:
-    return FakeOrderWorkflows()
-
-
-@pytest.fixture
 def metrics() -> Swept:
     return Swept()
 
