@@ -50,7 +50,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m db",
         description="Database tasks of the ordering system. Reads DATABASE_URL "
-        "(mysql+asyncmy://user:password@host:port/db) and DATABASE_TLS* from the environment.",
+        "(mysql+asyncmy://user:password@host:port/db) and DATABASE_TLS* from the environment"
+        " or a .env file.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (help_text, _) in COMMANDS.items():
@@ -71,7 +72,8 @@ async def run(command: str, url: str, tls: ssl.SSLContext | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
     try:
-        # DATABASE_URL and DATABASE_TLS*, from the environment and SECRETS_DIR, as the processes.
+        # DATABASE_URL and DATABASE_TLS*, from the environment, .env and SECRETS_DIR, as the
+        # processes read theirs.
         settings = DatabaseCommandSettings.load()
     except ValidationError as error:
         print(f"error: invalid configuration: {invalid_settings(error)}", file=sys.stderr)
