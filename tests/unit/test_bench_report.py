@@ -170,3 +170,14 @@ def test_the_report_and_its_plot_are_written(tmp_path: Path) -> None:
     assert "| seed-shaped | 38 | 5 | 10 | 1 | 7 |" in text
     assert "| backlog of 600: orders/s in each fifth of the completions | 8.0, 10.0" in text
     assert report.with_suffix(".png").stat().st_size > 0
+
+
+def test_the_report_links_its_results_from_the_folder_it_is_written_in(tmp_path: Path) -> None:
+    results = tmp_path / "tools" / "bench" / "results" / "bench-20261207T094519Z.json"
+    report = tmp_path / "docs" / "benchmarks.md"
+    report.parent.mkdir()
+
+    document.write(_results(), results, report)
+
+    link = "[its results](../tools/bench/results/bench-20261207T094519Z.json)"
+    assert link in report.read_text()

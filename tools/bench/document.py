@@ -1,4 +1,4 @@
-"""The report a run writes: the shipped pipeline as a baseline beside the next issue's targets,
+"""The report a run writes: the shipped pipeline as a baseline beside the next change's targets,
 every figure with the spread of its rounds, what each order costs each process, and how it
 was all measured."""
 
@@ -35,7 +35,7 @@ def write(results: dict[str, Any], results_path: Path, report: Path) -> None:
         "",
         *_preamble(results, results_path, os.path.relpath(results_path, report.parent)),
         "",
-        "## The shipped pipeline, the baseline for the next issue",
+        "## The shipped pipeline, the baseline for the next change",
         "",
         "| figure | this run | target | |",
         "|---|---|---|---|",

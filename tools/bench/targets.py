@@ -1,4 +1,4 @@
-"""The targets the next issue must reach, checked against a run's figures.
+"""The targets the next change must reach, checked against a run's figures.
 
 They are not this benchmark's bar: it reports the shipped pipeline as the baseline, and each
 figure beside its target, so the next change is judged against the same measurement.
