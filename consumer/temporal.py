@@ -64,12 +64,12 @@ class TemporalOrders:
         """Start `order-<id>`, or find it: a running one is kept (its new input ignored) and a
         closed one is never run again, whatever Kafka redelivers.
 
-        `new` says this call created the order's row. Its workflow may still exist: another
-        consumer, handed the same record in a rebalance, found the row and started it. So a
-        workflow found is compared with the order by its `OrderRef`: the same order's is a
-        duplicate, and another order's (a database recreated under a running Temporal) is
-        refused rather than adopted. `new` makes the start fail rather than join a running
-        workflow, so that comparison is always made.
+        A workflow found, running or closed, is compared with the order by its `OrderRef`: the
+        same order's is a duplicate (a redelivery, or another consumer handed the same record
+        in a rebalance), and another order's (a database recreated under a running Temporal)
+        is refused rather than adopted, on the first delivery and on every one after it. `new`
+        says this call created the order's row: a workflow found then was started by another
+        consumer, which is worth a log line.
         """
         workflow_id = workflow_id_for(workflow_input.order_id)
         try:
@@ -78,9 +78,8 @@ class TemporalOrders:
                 workflow_input,
                 id=workflow_id,
                 task_queue=self._task_queue,
-                id_conflict_policy=(
-                    WorkflowIDConflictPolicy.FAIL if new else WorkflowIDConflictPolicy.USE_EXISTING
-                ),
+                # Never join a running workflow unseen: it is compared below.
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 # A closed order workflow is never run again.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=TypedSearchAttributes([
@@ -92,8 +91,8 @@ class TemporalOrders:
                 static_details=details(workflow_input),
             )  # fmt: skip
         except WorkflowAlreadyStartedError:
-            # Closed within retention, or, for a new row, running already: this order's ran
-            # or runs once, and that is all it ever will; another order's is refused.
+            # Running, or closed within retention: this order's runs or ran once, and that is
+            # all it ever will; another order's is refused.
             if not await self._runs_order(workflow_id, workflow_input.order_ref):
                 raise WorkflowIdTakenError(workflow_id, workflow_input.order_ref) from None
             if new:

@@ -97,3 +97,17 @@ async def test_a_redelivery_whose_closed_workflow_ran_another_order_is_refused(
     await orders.start_order(started, new=False)  # its own closed run: nothing to do
     with pytest.raises(WorkflowIdTakenError):
         await orders.start_order(an_order(started.order_id, "a-different-order"), new=False)
+
+
+async def test_a_redelivery_whose_running_workflow_runs_another_order_is_refused(
+    temporal_client: Client, task_queue: str, started: OrderWorkflowInput
+) -> None:
+    # A database recreated under a running Temporal: the row was created again on the first
+    # delivery, which was refused; the redelivery finds the row and must not adopt the run.
+    orders = TemporalOrders(temporal_client, task_queue)
+    with pytest.raises(WorkflowIdTakenError, match="exists for another order"):
+        await orders.start_order(an_order(started.order_id, "a-different-order"), new=False)
+    description = await temporal_client.get_workflow_handle(
+        workflow_id_for(started.order_id)
+    ).describe()
+    assert description.typed_search_attributes.get(ORDER_REF) == started.order_ref
