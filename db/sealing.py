@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from runtime.crypto import KeyedCipher, TamperedError
 
 FORMAT = 1
-# A format byte, the key id's length and the id, the nonce, the sealed JSON and its 16-byte tag.
-MAX_SEALED_BYTES = 1024
+# A format byte, the key id's length and the id (255 bytes at most), the nonce, the sealed JSON
+# and its 16-byte tag. The JSON is UTF-8: the longest email and token the contract accepts
+# (254 and 128 characters, 4 bytes each at most) seal within it (`orders.sealed_secrets`).
+MAX_SEALED_BYTES = 2048
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -47,10 +49,12 @@ class Sealer:
         clear = json.dumps(
             {"customer_email": secrets.customer_email, "payment_token": secrets.payment_token},
             separators=(",", ":"),
+            ensure_ascii=False,  # escaped, a character could take 12 bytes instead of 4
         ).encode()
         key_id = self._cipher.key_id.encode()
         sealed = self._cipher.seal(clear, bound_to=_bound_to(order_ref))
         value = bytes([FORMAT, len(key_id)]) + key_id + sealed
+        # Cannot happen for an event the decoder accepted (see MAX_SEALED_BYTES).
         if len(value) > MAX_SEALED_BYTES:
             raise ValueError(f"sealed secrets take {len(value)} bytes, over {MAX_SEALED_BYTES}")
         return value

@@ -394,6 +394,25 @@ async def test_with_a_payload_key_the_email_and_token_are_stored_sealed_and_neve
     assert (started.customer_email, started.payment_token) == (EMAIL, TOKEN)
 
 
+async def test_the_longest_token_the_contract_accepts_is_stored_sealed_in_any_script(
+    store: FakeOrderStore, workflows: FakeOrderWorkflows
+) -> None:
+    sealer = Sealer("key-1", bytes(range(32)))
+    sealing = OrderEventHandler(
+        store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY,
+        sealer=sealer,
+    )  # fmt: skip
+    token = "\U0001f600" * 128  # 128 characters of 4 bytes each
+
+    outcome = await sealing.handle(KEY, _encoded(contract_order_placed(email=EMAIL, token=token)))
+
+    assert outcome is Outcome.STARTED
+    [row] = store.rows.values()
+    sealed = store.sealed[row.id]
+    assert sealed is not None
+    assert sealer.open(REF, sealed).payment_token == token
+
+
 async def test_without_a_payload_key_the_email_is_stored_in_clear_and_the_token_not_at_all(
     handler: OrderEventHandler, store: FakeOrderStore
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from db.sealing import (
+    MAX_SEALED_BYTES,
     OrderSecrets,
     Sealer,
 )
@@ -52,3 +53,14 @@ def test_a_changed_byte_or_another_key_under_the_same_id_is_refused() -> None:
 def test_the_secrets_never_print() -> None:
     assert "tok_ok" not in repr(SECRETS)
     assert "ada" not in repr(SECRETS)
+
+
+def test_the_longest_secrets_the_contract_accepts_fit_their_column() -> None:
+    # 254 and 128 characters of 4 bytes each, under the longest key id a sealer takes.
+    largest = OrderSecrets(customer_email="\U0001d51e" * 254, payment_token="\U0001f600" * 128)
+    sealer = Sealer("k" * 255, KEY)
+
+    sealed = sealer.seal("web-1", largest)
+
+    assert len(sealed) <= MAX_SEALED_BYTES
+    assert sealer.open("web-1", sealed) == largest
