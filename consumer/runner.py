@@ -133,6 +133,13 @@ class ConsumeLoop:
         self._backoff = backoff
         self._metrics: LoopMetrics = metrics or Unmeasured()
         self._flow: Flow = flow or Unbounded()
+        self._failing = 0  # records retried through a transient failure right now
+
+    @property
+    def waiting_out_failures(self) -> bool:
+        """Whether a record is being retried until MySQL or Temporal is back: the loop waits on
+        purpose, and its watchdog must not take that for a stall (`consumer.watchdog.watch`)."""
+        return self._failing > 0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -189,6 +196,10 @@ class ConsumeLoop:
             async with asyncio.TaskGroup() as group:
                 for (tp, _), records in chains.items():
                     group.create_task(self._run_chain(records, progress[tp], stop))
+        except ExceptionGroup as failed:
+            # An error no retry mends (a workflow id another order holds, the dead-letter topic
+            # refusing) ends the consumer as itself, said in one line, not inside a group.
+            raise failed.exceptions[0] from None
         finally:
             await self._commit(progress)
 
@@ -210,32 +221,43 @@ class ConsumeLoop:
 
     async def _attempts(self, record: Any, span: Span, stop: asyncio.Event) -> bool:
         delays = self._backoff.delays()
-        while True:
-            try:
+        failing = False
+        try:
+            while True:
                 try:
-                    outcome = await self._handle(record.key, record.value)
-                except EventRejected as rejection:
+                    await self._attempt(record, span)
+                    return True
+                except TransientError as error:
+                    if not failing:
+                        failing, self._failing = True, self._failing + 1
+                    self._metrics.retrying(error)
+                    span.add_event("retrying", {"error": str(error)})
+                    delay = next(delays)
                     log.warning(
-                        "dead-lettering %s:%s@%s: %s (%s)", record.topic, record.partition,
-                        record.offset, rejection.reason, rejection.message,
+                        "transient failure at %s:%s@%s, retrying in %.1fs: %s",
+                        record.topic, record.partition, record.offset, delay, error,
                     )  # fmt: skip
-                    await self._dead_letter(record, rejection)
-                    self._metrics.dead_lettered(rejection.reason)
-                    mark_failed(span, f"dead-lettered: {rejection.reason}")
-                else:
-                    self._metrics.handled(str(outcome))
-                    span.set_attribute("ordering.outcome", str(outcome))
-                return True
-            except TransientError as error:
-                self._metrics.retrying(error)
-                span.add_event("retrying", {"error": str(error)})
-                delay = next(delays)
-                log.warning(
-                    "transient failure at %s:%s@%s, retrying in %.1fs: %s",
-                    record.topic, record.partition, record.offset, delay, error,
-                )  # fmt: skip
-                if stop.is_set() or await _stopped_within(stop, delay):
-                    return False
+                    if stop.is_set() or await _stopped_within(stop, delay):
+                        return False
+        finally:
+            if failing:
+                self._failing -= 1
+
+    async def _attempt(self, record: Any, span: Span) -> None:
+        """Handle the record once, or dead-letter it; `TransientError` to try again."""
+        try:
+            outcome = await self._handle(record.key, record.value)
+        except EventRejected as rejection:
+            log.warning(
+                "dead-lettering %s:%s@%s: %s (%s)", record.topic, record.partition,
+                record.offset, rejection.reason, rejection.message,
+            )  # fmt: skip
+            await self._dead_letter(record, rejection)
+            self._metrics.dead_lettered(rejection.reason)
+            mark_failed(span, f"dead-lettered: {rejection.reason}")
+            return
+        self._metrics.handled(str(outcome))
+        span.set_attribute("ordering.outcome", str(outcome))
 
     async def _commit(self, progress: dict[TopicPartition, PartitionProgress]) -> None:
         owned = self._consumer.assignment()

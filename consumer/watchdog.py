@@ -98,7 +98,8 @@ async def watch(
 ) -> None:
     """Raise `ConsumerStalledError` once the consumer has stalled; run it beside the loop.
     `batch_idle` is clear while the loop handles a batch: its records are pending too. While
-    `held` (flow control has paused the partitions), records wait on purpose: no stall."""
+    `held` (flow control has paused the partitions, or a record is retried until MySQL or
+    Temporal is back), records wait on purpose: no stall."""
     interval = watchdog.check_interval
     while True:
         await asyncio.sleep(interval)

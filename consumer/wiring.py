@@ -122,7 +122,13 @@ async def consume(
     log.info("consuming %s as group %s", settings.orders_topic, settings.kafka_consumer_group)
     await run_watched(
         beside(loop.run(stop), sweeper.run(stop)),
-        watch(consumer, watchdog, batch_idle=gate.idle, held=lambda: flow.paused),
+        watch(
+            consumer,
+            watchdog,
+            batch_idle=gate.idle,
+            # Waiting on purpose: records held back by flow control, or retried through an outage.
+            held=lambda: flow.paused or loop.waiting_out_failures,
+        ),
         stop,
         grace=settings.shutdown_timeout_seconds,
     )

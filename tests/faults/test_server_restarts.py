@@ -2,7 +2,7 @@
 once, each kept down for a long outage in turn (Kafka 100 s, MariaDB 60 s, Temporal 60 s), all
 with the shipped settings while orders flow, and every acknowledged order completes; a MariaDB
 kill that lands mid-reservation; and the watchdog that makes a consumer stuck behind a frozen
-broker exit.
+broker exit, and does not take a consumer waiting out an outage for a stalled one.
 
 These tests kill servers, so they run on a private stack of their own (`private_stack.py`):
 `endpoints` and `temporal_client` are overridden here, and the usual `pipeline` fixture builds
@@ -360,3 +360,33 @@ async def test_a_consumer_stuck_behind_a_frozen_broker_exits_for_a_restart_that_
         "exiting so a supervisor restarts it"
     ) in stuck_log
     assert consumed_while_frozen < len(refs)
+
+
+async def test_a_consumer_waiting_out_a_mariadb_outage_longer_than_its_stall_time_keeps_running(
+    pipeline: Pipeline, stack: PrivateStack
+) -> None:
+    pipeline.processes.start("worker")
+    pipeline.processes.start("consumer", **WATCHED)
+    consumer = pipeline.processes.running["consumer"]
+    await wait_until(lambda: "partitions assigned" in pipeline.processes.log("consumer"))
+    refs = [f"waits-{n}" for n in range(3)]
+
+    await stack.kill("mariadb")
+    for ref in refs:
+        await pipeline.publish.event(order_placed(ref, [line(TEA)]))
+    await wait_until(
+        lambda: (
+            re.search(TRANSIENT + "MySQL unavailable", pipeline.processes.log("consumer"))
+            is not None
+        )
+    )
+    await asyncio.sleep(4 * STALL_SECONDS)  # the outage itself, not a wait for a condition
+    assert consumer.poll() is None, "a consumer waiting out MySQL must not exit as stalled"
+    await stack.restart()
+    finals = await pipeline.statuses.wait_final(refs)
+    problems = await check(pipeline, Expected(orders=set(refs)))
+
+    assert "no progress for" not in pipeline.processes.log("consumer")
+    assert consumer.poll() is None
+    assert problems == [], describe(problems)
+    assert set(finals.values()) == {"COMPLETED"}

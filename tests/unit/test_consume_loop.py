@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from consumer.errors import EventRejected, TransientError
+from consumer.errors import EventRejected, TransientError, WorkflowIdTakenError
 from consumer.flow import FlowControl
 from consumer.runner import Backoff, BatchGate, ConsumeLoop
 from db.errors import DatabaseUnavailableError
@@ -228,6 +228,51 @@ async def test_a_record_failing_transiently_is_never_committed_nor_passed_by_its
     # The other keys went on; key b's next record waited behind the failing one; the commit
     # stops before the failing record, so a restart reads it (and what follows) again.
     assert sorted(v for v in handled.values if v is not None) == [b"p0@0", b"p0@3"]
+    assert consumer.committed() == {TP0: 1}
+
+
+async def test_while_a_record_is_retried_through_an_outage_the_loop_says_it_waits_on_purpose() -> (
+    None
+):
+    mysql_back = False
+    retried = asyncio.Event()
+
+    async def mysql_away_until_back(value: bytes | None) -> None:
+        if not mysql_back:
+            retried.set()
+            raise TransientError("database unavailable")
+
+    consumer = FakeConsumer({TP0: records(TP0, "a")})
+    handled = Handled(mysql_away_until_back)
+    loop = loop_of(consumer, handled)
+    waiting_seen: list[bool] = []
+
+    async def retried_then_back() -> None:
+        nonlocal mysql_back
+        await retried.wait()
+        waiting_seen.append(loop.waiting_out_failures)
+        mysql_back = True
+        await handled.changes.until(lambda: handled.values == [b"p0@0"])
+
+    await run_until(loop, retried_then_back)
+
+    assert waiting_seen == [True]
+    assert not loop.waiting_out_failures
+    assert consumer.committed() == {TP0: 1}
+
+
+async def test_an_error_no_retry_mends_ends_the_loop_as_itself_after_committing_what_finished() -> (
+    None
+):
+    async def taken(value: bytes | None) -> None:
+        if value == b"p0@1":
+            raise WorkflowIdTakenError("order-1", "web-1")
+
+    consumer = FakeConsumer({TP0: records(TP0, "a", "b")})
+
+    with pytest.raises(WorkflowIdTakenError, match="exists for another order"):
+        await asyncio.wait_for(loop_of(consumer, Handled(taken)).run(asyncio.Event()), 5)
+
     assert consumer.committed() == {TP0: 1}
 
 
