@@ -6,7 +6,7 @@ from decimal import Decimal
 from itertools import count
 
 from schemas.workflow_io import (
-    STEPS_IN_ONE_ACTIVITY,
+    STEPS_RETRIED_BY_THE_SERVER,
     OrderLine,
     OrderWorkflowInput,
 )
@@ -50,5 +50,5 @@ def an_order(
         activity_timeout_seconds=WAIT_SECONDS,
         activity_initial_interval_seconds=0.05,
         outage_tolerance_hours=outage_tolerance_hours,
-        steps_version=STEPS_IN_ONE_ACTIVITY,
+        steps_version=STEPS_RETRIED_BY_THE_SERVER,
     )
