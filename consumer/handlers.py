@@ -23,7 +23,7 @@ from schemas.events import (
     order_content_fingerprint,
 )
 from schemas.workflow_io import (
-    STEPS_IN_ONE_ACTIVITY,
+    STEPS_RETRIED_BY_THE_SERVER,
     OrderLine,
     OrderWorkflowInput,
     workflow_id_for,
@@ -95,7 +95,7 @@ class WorkflowOptions:
             activity_max_attempts=self.activity_max_attempts,
             outage_tolerance_hours=self.outage_tolerance_hours,
             activity_initial_interval_seconds=self.activity_initial_interval_seconds,
-            steps_version=STEPS_IN_ONE_ACTIVITY,
+            steps_version=STEPS_RETRIED_BY_THE_SERVER,
         )
 
 

@@ -78,15 +78,22 @@ class OrderWorkflowInput(_Frozen):
     outage_tolerance_hours: float = Field(default=24.0, gt=0)
     # How the workflow takes the order's steps, fixed at its start and so in its history: 0
     # for orders started before this field, whose runs follow the workflow's patches;
-    # STEPS_IN_ONE_ACTIVITY for orders whose forward steps run in one local activity.
+    # STEPS_IN_ONE_ACTIVITY for orders whose forward steps run in one local activity;
+    # STEPS_RETRIED_BY_THE_SERVER for those whose steps the server retries through an outage.
     steps_version: int = Field(default=0, ge=0)
 
 
 STEPS_IN_ONE_ACTIVITY = 1
-"""The `steps_version` the consumer starts orders with. A version in the input rather than a
-`workflow.patched` marker: the choice costs the order's history no event (a patch adds a marker
-and an upsert of `TemporalChangeVersion` to every order), and the older shapes are still
-served to the orders that began with them, until they have ended."""
+"""Orders whose forward steps run in one local activity, retried locally, inside the workflow
+task, for the whole of an outage. A version in the input rather than a `workflow.patched`
+marker: the choice costs the order's history no event (a patch adds a marker and an upsert of
+`TemporalChangeVersion` to every order), and the older shapes are still served to the orders
+that began with them, until they have ended."""
+
+STEPS_RETRIED_BY_THE_SERVER = 2
+"""The `steps_version` the consumer starts orders with: each step is a local activity for a few
+attempts, then, if MySQL is still away, the same step as a regular activity that the server
+retries, so an outage of any length adds a handful of events to the order's history."""
 
 
 class OrderWorkflowState(_Frozen):

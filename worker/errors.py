@@ -11,7 +11,8 @@
         └── WorkerProcessExitedError  a process of the worker group ended
 
 Lower layers' errors (MySQL's `db.errors`, Kafka's, Temporal's) are met where they are called:
-an outage is retried, by the step's local activity or the relay's loop, until it is over.
+an outage is retried, by the step's activity (locally, then by the server) or the relay's
+loop, until it is over.
 """
 
 from __future__ import annotations

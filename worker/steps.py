@@ -1,10 +1,13 @@
 """The step activities of orders whose steps MySQL decides (`schemas.steps`).
 
-Each is a local activity: its result reaches the workflow's history only when the workflow
-task completes, so a lost task runs it again. That is harmless because each step is a
-transaction guarded by the status it expects (`db.order_steps`): run again, it finds its
-transition made and returns the order as it stands. The gateway is called between two such
-transactions, with the order's idempotency key, so a repeated capture or refund is the same one.
+Each is a local activity, and during an outage that outlasts its few local attempts a regular
+one that the server retries (`worker.workflows`): the same method either way. A local
+activity's result reaches the workflow's history only when the workflow task completes, so a
+lost task runs it again, as a regular attempt whose answer is lost runs again. That is
+harmless because each step is a transaction guarded by the status it expects
+(`db.order_steps`): run again, it finds its transition made and returns the order as it
+stands. The gateway is called between two such transactions, with the order's idempotency key,
+so a repeated capture or refund is the same one.
 """
 
 from __future__ import annotations

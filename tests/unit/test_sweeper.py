@@ -13,7 +13,7 @@ from consumer.handlers import WorkflowOptions
 from consumer.sweeper import Sweeper
 from db.order_rows import NewOrder
 from db.sealing import OrderSecrets, Sealer
-from schemas.workflow_io import STEPS_IN_ONE_ACTIVITY, OrderLine, OrderWorkflowInput
+from schemas.workflow_io import STEPS_RETRIED_BY_THE_SERVER, OrderLine, OrderWorkflowInput
 from tests.support.fakes import FakeOrderStore, FakeOrderWorkflows
 
 SEALER = Sealer("key-1", bytes(range(32)))
@@ -83,7 +83,7 @@ async def test_an_order_stored_but_not_started_is_started_with_the_input_its_rec
         LINES, Decimal("39.98"), "USD",
     )  # fmt: skip
     assert (started.cancel_window_seconds, started.activity_max_attempts) == (5.0, 4)
-    assert started.steps_version == STEPS_IN_ONE_ACTIVITY
+    assert started.steps_version == STEPS_RETRIED_BY_THE_SERVER
     assert store.rows["web-1"].temporal_workflow_id == f"order-{stored.order_id}"
     assert metrics.passes == [(1, 0)]
 

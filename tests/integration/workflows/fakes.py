@@ -6,7 +6,7 @@ from decimal import Decimal
 from itertools import count
 
 from schemas.workflow_io import (
-    STEPS_IN_ONE_ACTIVITY,
+    STEPS_RETRIED_BY_THE_SERVER,
     OrderLine,
     OrderWorkflowInput,
 )
@@ -30,6 +30,7 @@ def an_order(
     total: str = "44.98",
     token: str = "tok_ok",
     cancel_window_seconds: float = 0.0,
+    outage_tolerance_hours: float = 24.0,
 ) -> OrderWorkflowInput:
     """An order of (product, quantity, unit price) lines, with retries short enough for tests."""
     return OrderWorkflowInput(
@@ -48,5 +49,6 @@ def an_order(
         cancel_window_seconds=cancel_window_seconds,
         activity_timeout_seconds=WAIT_SECONDS,
         activity_initial_interval_seconds=0.05,
-        steps_version=STEPS_IN_ONE_ACTIVITY,
+        outage_tolerance_hours=outage_tolerance_hours,
+        steps_version=STEPS_RETRIED_BY_THE_SERVER,
     )

@@ -2,14 +2,15 @@
 them, and the step activities on MySQL, with a gateway that keeps a ledger.
 
 The step store can be held at a step (`ControlledSteps.hold`), or made to find MySQL away a
-number of times (`ControlledSteps.outage`): both are wrappers of the port, put in at
-composition time, as a fault test would.
+number of times or until the test ends it (`ControlledSteps.outage`): both are wrappers of the
+port, put in at composition time, as a fault test would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,9 +62,13 @@ class ControlledSteps:
         self._holds[step] = Hold()
         return self._holds[step]
 
-    def outage(self, step: str, failures: int) -> None:
-        """The next `failures` calls of `step` find MySQL away, as in an outage."""
-        self._outages[step] = failures
+    def outage(self, step: str, failures: int | None = None) -> None:
+        """The next `failures` calls of `step` find MySQL away, as in an outage; with no number,
+        every call until `end_outage`."""
+        self._outages[step] = sys.maxsize if failures is None else failures
+
+    def end_outage(self, step: str) -> None:
+        self._outages[step] = 0
 
     async def _enter(self, step: str) -> None:
         self.calls[step] += 1

