@@ -24,7 +24,7 @@ from db.inventory import release_stock, summed, take_stock
 from db.statements import fetch_in, to_utc_naive
 from db.transitions import LockedOrder, enter, lock_order
 from schemas import failures
-from schemas.order import OrderStatus
+from schemas.order import OrderStatus, can_transition
 from schemas.steps import (
     OrderState,
     PaymentDue,
@@ -148,7 +148,15 @@ class OrderSteps:
     ) -> RefundDue | OrderState:
         """Release the order's stock; with a capture that may have happened, the refund due
         (the order ends in `finish_stop`); with none, the order ends here as `ending`.
-        Without a reason, the step the order stands before is named as the one that failed."""
+        Without a reason, the step the order stands before is named as the one that failed.
+
+        A stop the state machine does not allow from where the order stands is refused and
+        changes nothing: a CONFIRMED order is paid and confirmed, and FAILED would undo the
+        sale, so a stop as FAILED (an outage past the order's tolerance, an operator's FAILED
+        sent before the workflow knew the order was confirmed) returns the order as it stands,
+        still CONFIRMED, and the workflow goes on with it: its cancel window, then COMPLETED or
+        CANCELLED, both of which the state machine allows. An order failing at PENDING, whose
+        validation never ran, enters VALIDATING first: that is the step that failed."""
 
         async def work(conn: Any, order: LockedOrder) -> RefundDue | OrderState:
             if order.status.is_terminal:
@@ -156,6 +164,10 @@ class OrderSteps:
             why = reason or _failed_step(order)
             if order.sequence == 0:  # stopped before its first step: PENDING comes first
                 await enter(conn, order, OrderStatus.PENDING, headers)
+            if order.status is OrderStatus.PENDING and ending is OrderStatus.FAILED:
+                await enter(conn, order, OrderStatus.VALIDATING, headers)
+            if not can_transition(order.status, ending):
+                return order.state()
             await release_stock(conn, order.id)
             order.stock_reserved = False
             if order.payment_status in ("INTENDED", "CAPTURED"):
@@ -175,7 +187,7 @@ class OrderSteps:
         """The refund has been made: record it and end the order as `ending`."""
 
         async def work(conn: Any, order: LockedOrder) -> OrderState:
-            if order.status.is_terminal:
+            if order.status.is_terminal or not can_transition(order.status, ending):
                 return order.state()
             why = reason or _failed_step(order)
             await release_stock(conn, order.id)

@@ -316,9 +316,35 @@ async def test_a_payment_step_run_again_after_its_stop_began_neither_captures_no
     assert await stock_left(database) == (WIDGETS, GADGETS)
 
 
-# The step each happy-path step leaves the order waiting for, and the statuses entered so far.
+async def test_a_stop_as_failed_on_a_confirmed_order_is_refused_and_changes_nothing(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    # CONFIRMED has no way to FAILED: the order is paid, and no outage or stale override may
+    # release its stock, refund it or announce it failed.
+    order_id = await place(orders, new_order("web-confirmed-stays"))
+    await run_through(steps, order_id, capture)
+    before = await rows_of(database, order_id)
+
+    begun = await steps.begin_stop(order_id, _S.FAILED, "step_failed:complete_order", None)
+    finished = await steps.finish_stop(order_id, _S.FAILED, "step_failed:complete_order", None)
+
+    confirmed = OrderState(status=_S.CONFIRMED, sequence=5, stock_reserved=True, payment_id="pay-1")
+    assert begun == finished == confirmed
+    assert await rows_of(database, order_id) == before
+    assert await payment(database, order_id) == (
+        "CAPTURED",
+        f"order-{order_id}",
+        "pay-1",
+        Decimal("44.98"),
+    )
+    assert await stock_left(database) == (WIDGETS - 2, GADGETS - 1)
+
+
+# The step each happy-path step leaves the order waiting for, and the statuses entered so far:
+# an order failing before its validation ran enters VALIDATING, the step that failed, since the
+# state machine has no way from PENDING to FAILED.
 WAITING_FOR = [
-    (None, "validate_order", [_S.PENDING]),
+    (None, "validate_order", [_S.PENDING, _S.VALIDATING]),
     (validate, "reserve_stock", [_S.PENDING, _S.VALIDATING]),
     (reserve, "process_payment", [_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK]),
     (
