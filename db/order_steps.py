@@ -173,7 +173,8 @@ class OrderSteps:
         return await self._step(order_id, work)
 
     async def complete(self, order_id: int, headers: Headers) -> OrderState:
-        """CONFIRMED → COMPLETED, unless a cancellation was recorded first."""
+        """CONFIRMED → COMPLETED, unless a cancellation was recorded first or a stop has begun
+        (run by a worker that took over the order's workflow while this one was cut off)."""
         return await self._step(order_id, lambda conn, order: _complete(conn, order, headers))
 
     async def begin_stop(
@@ -328,7 +329,13 @@ async def _finish_payment(
 
 
 async def _complete(conn: Any, order: LockedOrder, headers: Headers) -> OrderState:
-    if order.status is OrderStatus.CONFIRMED and not order.cancel_requested:
+    # Without its stock, a CONFIRMED order's stop has begun (an operator's cancellation is a
+    # signal only, never recorded here): COMPLETED would keep a sale being refunded.
+    if (
+        order.status is OrderStatus.CONFIRMED
+        and order.stock_reserved
+        and not order.cancel_requested
+    ):
         await enter(conn, order, OrderStatus.COMPLETED, headers)
     return order.state()
 

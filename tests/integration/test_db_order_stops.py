@@ -237,6 +237,29 @@ async def test_completing_and_cancelling_at_once_lets_exactly_one_win(
         assert [e[3] for e in await published(database, order_id)][-1] == state.status
 
 
+async def test_a_completion_after_a_stop_began_leaves_the_order_to_the_stop(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    # An operator's cancellation reaches MySQL only as the stop: a completion run meanwhile
+    # by a worker cut off from Temporal must not complete a sale the stop is refunding.
+    order_id = await place(orders, new_order("web-complete-mid-stop"))
+    await run_through(steps, order_id, capture)
+    reason = "cancelled_by_operator"
+
+    due = await steps.begin_stop(order_id, _S.CANCELLED, reason, None)
+    late = await complete(steps, order_id)
+    ended = await steps.finish_stop(
+        order_id, _S.CANCELLED, reason, None, refunded_payment_id="pay-1"
+    )
+
+    assert isinstance(due, RefundDue)
+    assert (late.status, late.sequence, late.stock_reserved) == (_S.CONFIRMED, 5, False)
+    assert ended == OrderState(status=_S.CANCELLED, sequence=6, reason=reason, payment_id="pay-1")
+    key = f"order-{order_id}"
+    assert await payment(database, order_id) == ("REFUNDED", key, "pay-1", Decimal("44.98"))
+    assert await stock_left(database) == (WIDGETS, GADGETS)
+
+
 async def test_a_stop_on_a_completed_order_changes_nothing(
     steps: OrderSteps, orders: OrderRepository, database: databases.Database
 ) -> None:
