@@ -7,6 +7,13 @@ order as it stands: run again after a lost workflow task, a crash or a timeout, 
 own transition made. Stops (FAILED, CANCELLED) compensate from the rows, never from what a
 workflow remembers. Only the gateway's capture and refund happen outside MySQL; they sit
 between two steps (`begin_payment` / `finish_payment`, `begin_stop` / `finish_stop`).
+
+A refund must follow the capture it undoes, and a stop may run while a capture is in flight
+(on a worker whose workflow task was lost, while another runs the stop): the gateway refunds by
+the order's key what has been captured by then, so a refund made before the capture takes
+nothing back. The refund that counts is made once the capture is recorded: by the stop, when
+`finish_stop` finds a capture recorded since `begin_stop`; by the capturing step, when
+`finish_payment` finds the order already stopped.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from db.inventory import release_stock, summed, take_stock
 from db.statements import fetch_in, to_utc_naive
 from db.transitions import LockedOrder, enter, lock_order
 from schemas import failures
-from schemas.order import OrderStatus
+from schemas.order import OrderStatus, can_transition
 from schemas.steps import (
     OrderState,
     PaymentDue,
@@ -53,6 +60,17 @@ _REFUNDED = (
     "UPDATE payments SET status = 'REFUNDED', refunded_at = :now"
     " WHERE order_id = :order_id AND status IN ('INTENDED', 'CAPTURED')"
 )
+# A capture that landed after the stop had refunded the intent (the refund came first and
+# took nothing): recorded, so that its own refund follows it.
+_CAPTURED_LATE = (
+    "UPDATE payments SET status = 'CAPTURED', payment_id = :payment_id, captured_at = :now,"
+    " refunded_at = NULL WHERE order_id = :order_id AND status = 'REFUNDED' AND payment_id IS NULL"
+)
+_LATE_REFUNDED = (
+    "UPDATE payments SET status = 'REFUNDED', refunded_at = :now"
+    " WHERE order_id = :order_id AND status = 'CAPTURED'"
+)
+_STOPPED = (OrderStatus.FAILED, OrderStatus.CANCELLED)
 _NOTIFY_ONCE = (
     "INSERT INTO notifications (order_id, kind, sent_at) VALUES (:order_id, :kind, :now)"
     " ON DUPLICATE KEY UPDATE kind = kind"
@@ -125,13 +143,17 @@ class OrderSteps:
         headers: Headers,
         *,
         complete: bool = False,
-    ) -> tuple[OrderState, bool]:
+    ) -> tuple[OrderState, bool] | RefundDue:
         """Record the gateway's answer: a capture → CONFIRMED with the confirmation recorded
         (True when this call recorded it), and COMPLETED too with `complete` (no cancel window
         to hold); a decline → FAILED, stock released. A capture in doubt (the gateway kept
-        failing) leaves the intent standing for the stop to refund."""
+        failing) leaves the intent standing for the stop to refund. A capture that lands on an
+        order already stopped (FAILED or CANCELLED) is recorded and its refund returned due:
+        the stop's refund came before it and took nothing (`record_refund` records it)."""
 
-        async def work(conn: Any, order: LockedOrder) -> tuple[OrderState, bool]:
+        async def work(conn: Any, order: LockedOrder) -> tuple[OrderState, bool] | RefundDue:
+            if outcome is PaymentOutcome.CAPTURED and order.status in _STOPPED:
+                return await _capture_after_stop(conn, order, payment_id)
             state, notified = await _finish_payment(conn, order, outcome, payment_id, headers)
             if complete and state.status is OrderStatus.CONFIRMED and state.goes_on:
                 state = await _complete(conn, order, headers)
@@ -139,8 +161,20 @@ class OrderSteps:
 
         return await self._step(order_id, work)
 
+    async def record_refund(self, order_id: int) -> OrderState:
+        """The refund `finish_payment` returned due, of a capture that landed on a stopped
+        order, has been made: record it. Run again, it finds the payment refunded."""
+
+        async def work(conn: Any, order: LockedOrder) -> OrderState:
+            if order.status in _STOPPED:
+                await conn.execute(_LATE_REFUNDED, {"order_id": order.id, "now": _now()})
+            return order.state()
+
+        return await self._step(order_id, work)
+
     async def complete(self, order_id: int, headers: Headers) -> OrderState:
-        """CONFIRMED → COMPLETED, unless a cancellation was recorded first."""
+        """CONFIRMED → COMPLETED, unless a cancellation was recorded first or a stop has begun
+        (run by a worker that took over the order's workflow while this one was cut off)."""
         return await self._step(order_id, lambda conn, order: _complete(conn, order, headers))
 
     async def begin_stop(
@@ -148,7 +182,15 @@ class OrderSteps:
     ) -> RefundDue | OrderState:
         """Release the order's stock; with a capture that may have happened, the refund due
         (the order ends in `finish_stop`); with none, the order ends here as `ending`.
-        Without a reason, the step the order stands before is named as the one that failed."""
+        Without a reason, the step the order stands before is named as the one that failed.
+
+        A stop the state machine does not allow from where the order stands is refused and
+        changes nothing: a CONFIRMED order is paid and confirmed, and FAILED would undo the
+        sale, so a stop as FAILED (an outage past the order's tolerance, an operator's FAILED
+        sent before the workflow knew the order was confirmed) returns the order as it stands,
+        still CONFIRMED, and the workflow goes on with it: its cancel window, then COMPLETED or
+        CANCELLED, both of which the state machine allows. An order failing at PENDING, whose
+        validation never ran, enters VALIDATING first: that is the step that failed."""
 
         async def work(conn: Any, order: LockedOrder) -> RefundDue | OrderState:
             if order.status.is_terminal:
@@ -156,27 +198,38 @@ class OrderSteps:
             why = reason or _failed_step(order)
             if order.sequence == 0:  # stopped before its first step: PENDING comes first
                 await enter(conn, order, OrderStatus.PENDING, headers)
+            if order.status is OrderStatus.PENDING and ending is OrderStatus.FAILED:
+                await enter(conn, order, OrderStatus.VALIDATING, headers)
+            if not can_transition(order.status, ending):
+                return order.state()
             await release_stock(conn, order.id)
             order.stock_reserved = False
             if order.payment_status in ("INTENDED", "CAPTURED"):
-                return RefundDue(
-                    idempotency_key=payment_idempotency_key(order.id),
-                    amount=order.total_amount,
-                    payment_id=order.payment_id,
-                )
+                return _refund_due(order)
             await enter(conn, order, ending, headers, why)
             return order.state()
 
         return await self._step(order_id, work)
 
     async def finish_stop(
-        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
-    ) -> OrderState:
-        """The refund has been made: record it and end the order as `ending`."""
+        self,
+        order_id: int,
+        ending: OrderStatus,
+        reason: str | None,
+        headers: Headers,
+        *,
+        refunded_payment_id: str | None,
+    ) -> OrderState | RefundDue:
+        """The refund `begin_stop` returned due has been made, for the capture it named
+        (`refunded_payment_id`; None when only the intent was known): record it and end the
+        order as `ending`. A capture recorded since then was in flight when the stop began and
+        may have come after the refund: its refund is returned due again, to follow it."""
 
-        async def work(conn: Any, order: LockedOrder) -> OrderState:
-            if order.status.is_terminal:
+        async def work(conn: Any, order: LockedOrder) -> OrderState | RefundDue:
+            if order.status.is_terminal or not can_transition(order.status, ending):
                 return order.state()
+            if order.payment_status == "CAPTURED" and order.payment_id != refunded_payment_id:
+                return _refund_due(order)
             why = reason or _failed_step(order)
             await release_stock(conn, order.id)
             order.stock_reserved = False
@@ -276,9 +329,36 @@ async def _finish_payment(
 
 
 async def _complete(conn: Any, order: LockedOrder, headers: Headers) -> OrderState:
-    if order.status is OrderStatus.CONFIRMED and not order.cancel_requested:
+    # Without its stock, a CONFIRMED order's stop has begun (an operator's cancellation is a
+    # signal only, never recorded here): COMPLETED would keep a sale being refunded.
+    if (
+        order.status is OrderStatus.CONFIRMED
+        and order.stock_reserved
+        and not order.cancel_requested
+    ):
         await enter(conn, order, OrderStatus.COMPLETED, headers)
     return order.state()
+
+
+async def _capture_after_stop(
+    conn: Any, order: LockedOrder, payment_id: str | None
+) -> tuple[OrderState, bool] | RefundDue:
+    """A capture that landed on a stopped order: its refund is due, unless it is recorded
+    already (`record_refund`)."""
+    values = {"order_id": order.id, "payment_id": payment_id, "now": _now()}
+    if await conn.execute(_CAPTURED_LATE, values) == 1:
+        order.payment_status, order.payment_id = "CAPTURED", payment_id
+    if order.payment_status == "CAPTURED":
+        return _refund_due(order)
+    return order.state(), False
+
+
+def _refund_due(order: LockedOrder) -> RefundDue:
+    return RefundDue(
+        idempotency_key=payment_idempotency_key(order.id),
+        amount=order.total_amount,
+        payment_id=order.payment_id,
+    )
 
 
 def _failed_step(order: LockedOrder) -> str:

@@ -68,14 +68,21 @@ class OrderStepStore(Protocol):
         headers: Headers,
         *,
         complete: bool = False,
-    ) -> tuple[OrderState, bool]: ...
+    ) -> tuple[OrderState, bool] | RefundDue: ...
+    async def record_refund(self, order_id: int) -> OrderState: ...
     async def complete(self, order_id: int, headers: Headers) -> OrderState: ...
     async def begin_stop(
         self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
     ) -> RefundDue | OrderState: ...
     async def finish_stop(
-        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
-    ) -> OrderState: ...
+        self,
+        order_id: int,
+        ending: OrderStatus,
+        reason: str | None,
+        headers: Headers,
+        *,
+        refunded_payment_id: str | None,
+    ) -> OrderState | RefundDue: ...
 
 
 def catalogue_rule(
@@ -164,14 +171,22 @@ class OrderStepActivities:
         *,
         complete: bool = False,
     ) -> OrderState:
-        """The capture due, by the gateway, then its answer recorded (`finish_payment`)."""
+        """The capture due, by the gateway, then its answer recorded (`finish_payment`); a
+        capture that landed on an order stopped meanwhile refunded after it, by its key."""
         if isinstance(due, OrderState):
             return self._committed(due)
         self._relay.wake()
         outcome, payment_id = await self._capture(due, step)
-        state, notified = await self._steps.finish_payment(
+        recorded = await self._steps.finish_payment(
             step.order_id, outcome, payment_id, headers, complete=complete
         )
+        if isinstance(recorded, RefundDue):
+            log.warning("capture after the stop: refunding", extra={"order_id": step.order_id})
+            await self._gateway.refund(
+                idempotency_key=recorded.idempotency_key, amount=recorded.amount
+            )
+            return await self._steps.record_refund(step.order_id)
+        state, notified = recorded
         if notified:
             log.info("order confirmation sent", extra={"order_id": step.order_id})
         return self._committed(state)
@@ -205,9 +220,17 @@ class OrderStepActivities:
         then FAILED or CANCELLED. An ended order is left as it is (COMPLETED stays final)."""
         headers = _headers()
         due = await self._steps.begin_stop(stop.order_id, stop.ending, stop.reason, headers)
-        if isinstance(due, RefundDue):
+        # Twice at most: again when a capture in flight as the stop began landed meanwhile,
+        # so that its refund follows it (`finish_stop` then names it).
+        while isinstance(due, RefundDue):
             self._relay.wake()
             await self._gateway.refund(idempotency_key=due.idempotency_key, amount=due.amount)
-            due = await self._steps.finish_stop(stop.order_id, stop.ending, stop.reason, headers)
+            due = await self._steps.finish_stop(
+                stop.order_id,
+                stop.ending,
+                stop.reason,
+                headers,
+                refunded_payment_id=due.payment_id,
+            )
         # A stop finding the order COMPLETED (it raced the completion) ended nothing.
         return self._committed(due, ends_it=due.status is not OrderStatus.COMPLETED)

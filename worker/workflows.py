@@ -168,14 +168,39 @@ class OrderProcessingWorkflow:
                 payment = advance.model_dump(exclude={"complete"})
                 state = await self._step_by_step(step, PaymentStepInput.model_validate(payment))
             if state is not None and state.status is OrderStatus.CONFIRMED and state.goes_on:
-                await self._hold_for_cancellation()
-                if self._ending is None:
-                    state = await self._mysql_step(OrderStepActivities.complete_order, step)
+                state = await self._complete_confirmed(state)
         if state is None or not state.status.is_terminal:
-            ending, reason = self._stop_for(state)
-            stop = StopInput(order_id=order.order_id, ending=ending, reason=reason)
-            state = await self._mysql_step(OrderStepActivities.stop_order, stop, must_land=True)
+            state = await self._stop(state)
+            if not state.status.is_terminal:
+                # MySQL refused the stop (`OrderSteps.begin_stop`): the order is CONFIRMED and
+                # cannot fail. It goes on as a confirmed order; its second stop can only be a
+                # cancellation, which the state machine allows, so there is no third.
+                workflow.logger.warning(
+                    "Stop of %s refused: the order is %s", order.order_ref, state.status
+                )
+                self._ending = None
+                state = await self._complete_confirmed(state)
+                if not state.status.is_terminal:
+                    state = await self._stop(state)
         workflow.upsert_search_attributes([ORDER_STATUS.value_set(state.status.value)])
+
+    async def _complete_confirmed(self, state: OrderState) -> OrderState:
+        """Hold a CONFIRMED order for its cancel window, then complete it unless a stop came.
+        The completion lands whatever the outage: an outage delays a confirmed order and
+        never fails it, since FAILED would undo a sale the state machine keeps."""
+        if state.goes_on:
+            await self._hold_for_cancellation()
+        if self._ending is not None or not state.goes_on:
+            return state
+        step = StepInput(order_id=self._input.order_id)
+        return await self._mysql_step(OrderStepActivities.complete_order, step, must_land=True)
+
+    async def _stop(self, state: OrderState | None) -> OrderState:
+        """End the order as `_stop_for` says, compensating from MySQL's rows; a stop lands
+        whatever the outage."""
+        ending, reason = self._stop_for(state)
+        stop = StopInput(order_id=self._input.order_id, ending=ending, reason=reason)
+        return await self._mysql_step(OrderStepActivities.stop_order, stop, must_land=True)
 
     async def _step_by_step(self, step: StepInput, payment: PaymentStepInput) -> OrderState | None:
         """The forward steps of orders started without the steps' version in their input (by

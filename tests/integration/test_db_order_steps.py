@@ -313,9 +313,9 @@ async def test_a_gateway_that_stays_unavailable_leaves_the_intent_for_the_stop_t
     key, reason = f"order-{order_id}", "step_failed:process_payment"
     statuses = (_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK, _S.PROCESSING_PAYMENT)
 
-    in_doubt, notified = await steps.finish_payment(
-        order_id, PaymentOutcome.UNAVAILABLE, None, None
-    )
+    recorded = await steps.finish_payment(order_id, PaymentOutcome.UNAVAILABLE, None, None)
+    assert not isinstance(recorded, RefundDue)
+    in_doubt, notified = recorded
     assert (in_doubt.status, in_doubt.failure, notified) == (_S.PROCESSING_PAYMENT, reason, False)
     assert await payment(database, order_id) == ("INTENDED", key, None, Decimal("44.98"))
     await assert_life(database, order_id, life(order_id, *statuses))
@@ -326,9 +326,12 @@ async def test_a_gateway_that_stays_unavailable_leaves_the_intent_for_the_stop_t
     assert await stock_left(database) == (WIDGETS, GADGETS)
     await assert_life(database, order_id, life(order_id, *statuses))
 
-    stopped = await steps.finish_stop(order_id, _S.FAILED, reason, None)
+    stopped = await steps.finish_stop(order_id, _S.FAILED, reason, None, refunded_payment_id=None)
     after = await rows_of(database, order_id)
-    assert await steps.finish_stop(order_id, _S.FAILED, reason, None) == stopped
+    assert (
+        await steps.finish_stop(order_id, _S.FAILED, reason, None, refunded_payment_id=None)
+        == stopped
+    )
 
     assert stopped == OrderState(status=_S.FAILED, sequence=5, reason=reason)
     assert await rows_of(database, order_id) == after

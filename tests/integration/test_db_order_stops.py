@@ -155,7 +155,9 @@ async def test_a_cancellation_while_the_capture_is_in_doubt_refunds_by_the_inten
     await orders.record_cancellation(order_id, "customer changed mind")
 
     due = await steps.begin_stop(order_id, _S.CANCELLED, CANCELLED, None)
-    ended = await steps.finish_stop(order_id, _S.CANCELLED, CANCELLED, None)
+    ended = await steps.finish_stop(
+        order_id, _S.CANCELLED, CANCELLED, None, refunded_payment_id=None
+    )
 
     key = f"order-{order_id}"
     assert due == RefundDue(idempotency_key=key, amount=Decimal("44.98"))
@@ -235,6 +237,29 @@ async def test_completing_and_cancelling_at_once_lets_exactly_one_win(
         assert [e[3] for e in await published(database, order_id)][-1] == state.status
 
 
+async def test_a_completion_after_a_stop_began_leaves_the_order_to_the_stop(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    # An operator's cancellation reaches MySQL only as the stop: a completion run meanwhile
+    # by a worker cut off from Temporal must not complete a sale the stop is refunding.
+    order_id = await place(orders, new_order("web-complete-mid-stop"))
+    await run_through(steps, order_id, capture)
+    reason = "cancelled_by_operator"
+
+    due = await steps.begin_stop(order_id, _S.CANCELLED, reason, None)
+    late = await complete(steps, order_id)
+    ended = await steps.finish_stop(
+        order_id, _S.CANCELLED, reason, None, refunded_payment_id="pay-1"
+    )
+
+    assert isinstance(due, RefundDue)
+    assert (late.status, late.sequence, late.stock_reserved) == (_S.CONFIRMED, 5, False)
+    assert ended == OrderState(status=_S.CANCELLED, sequence=6, reason=reason, payment_id="pay-1")
+    key = f"order-{order_id}"
+    assert await payment(database, order_id) == ("REFUNDED", key, "pay-1", Decimal("44.98"))
+    assert await stock_left(database) == (WIDGETS, GADGETS)
+
+
 async def test_a_stop_on_a_completed_order_changes_nothing(
     steps: OrderSteps, orders: OrderRepository, database: databases.Database
 ) -> None:
@@ -243,7 +268,9 @@ async def test_a_stop_on_a_completed_order_changes_nothing(
     before = await rows_of(database, order_id)
 
     begun = await steps.begin_stop(order_id, _S.CANCELLED, CANCELLED, None)
-    finished = await steps.finish_stop(order_id, _S.CANCELLED, CANCELLED, None)
+    finished = await steps.finish_stop(
+        order_id, _S.CANCELLED, CANCELLED, None, refunded_payment_id=None
+    )
 
     completed = OrderState(status=_S.COMPLETED, sequence=6, stock_reserved=True, payment_id="pay-1")
     assert begun == finished == completed
@@ -301,7 +328,7 @@ async def test_a_payment_step_run_again_after_its_stop_began_neither_captures_no
     paid_again = await begin_payment(steps, order_id)
     late_capture, notified = await capture(steps, order_id)
     due = await steps.begin_stop(order_id, _S.FAILED, reason, None)
-    ended = await steps.finish_stop(order_id, _S.FAILED, reason, None)
+    ended = await steps.finish_stop(order_id, _S.FAILED, reason, None, refunded_payment_id="pay-1")
 
     in_doubt = OrderState(status=_S.PROCESSING_PAYMENT, sequence=4, failure=reason)
     assert paid_again == in_doubt
@@ -316,9 +343,101 @@ async def test_a_payment_step_run_again_after_its_stop_began_neither_captures_no
     assert await stock_left(database) == (WIDGETS, GADGETS)
 
 
-# The step each happy-path step leaves the order waiting for, and the statuses entered so far.
+async def test_a_stop_as_failed_on_a_confirmed_order_is_refused_and_changes_nothing(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    # CONFIRMED has no way to FAILED: the order is paid, and no outage or stale override may
+    # release its stock, refund it or announce it failed.
+    order_id = await place(orders, new_order("web-confirmed-stays"))
+    await run_through(steps, order_id, capture)
+    before = await rows_of(database, order_id)
+
+    begun = await steps.begin_stop(order_id, _S.FAILED, "step_failed:complete_order", None)
+    finished = await steps.finish_stop(
+        order_id, _S.FAILED, "step_failed:complete_order", None, refunded_payment_id=None
+    )
+
+    confirmed = OrderState(status=_S.CONFIRMED, sequence=5, stock_reserved=True, payment_id="pay-1")
+    assert begun == finished == confirmed
+    assert await rows_of(database, order_id) == before
+    assert await payment(database, order_id) == (
+        "CAPTURED",
+        f"order-{order_id}",
+        "pay-1",
+        Decimal("44.98"),
+    )
+    assert await stock_left(database) == (WIDGETS - 2, GADGETS - 1)
+
+
+async def test_a_capture_recorded_between_the_stops_two_steps_is_refunded_again_after_it(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    # The stop refunded the intent while its capture was in flight on another worker: that
+    # refund may have come first and taken nothing, so the stop refunds again, after it.
+    order_id = await place(orders, new_order("web-capture-mid-stop"))
+    await run_through(steps, order_id, begin_payment)
+    await orders.record_cancellation(order_id, "customer changed mind")
+
+    due = await steps.begin_stop(order_id, _S.CANCELLED, CANCELLED, None)
+    await capture(steps, order_id)
+    again = await steps.finish_stop(
+        order_id, _S.CANCELLED, CANCELLED, None, refunded_payment_id=None
+    )
+    owed = await payment(database, order_id)
+    ended = await steps.finish_stop(
+        order_id, _S.CANCELLED, CANCELLED, None, refunded_payment_id="pay-1"
+    )
+
+    key = f"order-{order_id}"
+    assert due == RefundDue(idempotency_key=key, amount=Decimal("44.98"))
+    assert again == RefundDue(idempotency_key=key, amount=Decimal("44.98"), payment_id="pay-1")
+    assert owed == ("CAPTURED", key, "pay-1", Decimal("44.98"))
+    assert ended == OrderState(
+        status=_S.CANCELLED, sequence=5, reason=CANCELLED, cancel_requested=True, payment_id="pay-1"
+    )
+    assert await payment(database, order_id) == ("REFUNDED", key, "pay-1", Decimal("44.98"))
+    statuses = (_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK, _S.PROCESSING_PAYMENT)
+    await assert_life(database, order_id, life(order_id, *statuses, _S.CANCELLED, reason=CANCELLED))
+    assert await notifications(database, order_id) == []
+    assert await stock_left(database) == (WIDGETS, GADGETS)
+
+
+async def test_a_capture_landing_after_the_stop_ended_is_recorded_and_its_refund_owed(
+    steps: OrderSteps, orders: OrderRepository, database: databases.Database
+) -> None:
+    # The stop ended the order while its capture was in flight on another worker: the stop's
+    # refund came first and took nothing. The capture's own step owes the refund after it.
+    order_id = await place(orders, new_order("web-capture-after-stop"))
+    await run_through(steps, order_id, begin_payment)
+    await orders.record_cancellation(order_id, "customer changed mind")
+    ended = await stop(steps, order_id, _S.CANCELLED, CANCELLED)
+
+    late = await steps.finish_payment(order_id, PaymentOutcome.CAPTURED, "pay-1", None)
+    again = await steps.finish_payment(order_id, PaymentOutcome.CAPTURED, "pay-1", None)
+    owed = await payment(database, order_id)
+    recorded = await steps.record_refund(order_id)
+    after = await steps.finish_payment(order_id, PaymentOutcome.CAPTURED, "pay-1", None)
+
+    key = f"order-{order_id}"
+    assert (
+        late == again == RefundDue(idempotency_key=key, amount=Decimal("44.98"), payment_id="pay-1")
+    )
+    assert owed == ("CAPTURED", key, "pay-1", Decimal("44.98"))
+    assert recorded == ended.model_copy(update={"payment_id": "pay-1"})
+    assert after == (recorded, False)
+    assert await payment(database, order_id) == ("REFUNDED", key, "pay-1", Decimal("44.98"))
+    # The order stays as its stop left it: no event, no confirmation, no stock taken.
+    statuses = (_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK, _S.PROCESSING_PAYMENT)
+    await assert_life(database, order_id, life(order_id, *statuses, _S.CANCELLED, reason=CANCELLED))
+    assert await notifications(database, order_id) == []
+    assert await stock_left(database) == (WIDGETS, GADGETS)
+
+
+# The step each happy-path step leaves the order waiting for, and the statuses entered so far:
+# an order failing before its validation ran enters VALIDATING, the step that failed, since the
+# state machine has no way from PENDING to FAILED.
 WAITING_FOR = [
-    (None, "validate_order", [_S.PENDING]),
+    (None, "validate_order", [_S.PENDING, _S.VALIDATING]),
     (validate, "reserve_stock", [_S.PENDING, _S.VALIDATING]),
     (reserve, "process_payment", [_S.PENDING, _S.VALIDATING, _S.RESERVING_STOCK]),
     (

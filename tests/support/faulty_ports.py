@@ -70,12 +70,15 @@ class FaultyStepStore:
         headers: Headers,
         *,
         complete: bool = False,
-    ) -> tuple[OrderState, bool]:
+    ) -> tuple[OrderState, bool] | RefundDue:
         finished = await self._store.finish_payment(
             order_id, outcome, payment_id, headers, complete=complete
         )
         self._points.after("process_payment", "send_order_confirmation")
         return finished
+
+    async def record_refund(self, order_id: int) -> OrderState:
+        return await self._store.record_refund(order_id)
 
     async def complete(self, order_id: int, headers: Headers) -> OrderState:
         return await self._store.complete(order_id, headers)
@@ -88,9 +91,17 @@ class FaultyStepStore:
         return due
 
     async def finish_stop(
-        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
-    ) -> OrderState:
-        state = await self._store.finish_stop(order_id, ending, reason, headers)
+        self,
+        order_id: int,
+        ending: OrderStatus,
+        reason: str | None,
+        headers: Headers,
+        *,
+        refunded_payment_id: str | None,
+    ) -> OrderState | RefundDue:
+        state = await self._store.finish_stop(
+            order_id, ending, reason, headers, refunded_payment_id=refunded_payment_id
+        )
         self._points.after("refund_payment")
         return state
 

@@ -68,7 +68,9 @@ async def begin_payment(steps: OrderSteps, order_id: int) -> PaymentDue | OrderS
 
 
 async def capture(steps: OrderSteps, order_id: int) -> tuple[OrderState, bool]:
-    return await steps.finish_payment(order_id, PaymentOutcome.CAPTURED, "pay-1", TRACE)
+    recorded = await steps.finish_payment(order_id, PaymentOutcome.CAPTURED, "pay-1", TRACE)
+    assert not isinstance(recorded, RefundDue), "a capture on a stopped order"
+    return recorded
 
 
 async def complete(steps: OrderSteps, order_id: int) -> OrderState:
@@ -95,8 +97,10 @@ async def stop(
 ) -> OrderState:
     """A stop as the stop step runs it: the refund owed, if any, made in between."""
     due = await steps.begin_stop(order_id, ending, reason, None)
-    if isinstance(due, RefundDue):
-        return await steps.finish_stop(order_id, ending, reason, None)
+    while isinstance(due, RefundDue):
+        due = await steps.finish_stop(
+            order_id, ending, reason, None, refunded_payment_id=due.payment_id
+        )
     return due
 
 

@@ -35,7 +35,12 @@ class OrderRunner:
         self, order: OrderWorkflowInput, *, task_timeout: timedelta | None = None
     ) -> OrderHandle:
         """Store the order, then start its workflow; the handle's id names MySQL's id."""
-        order = await self.shop.place(order)
+        return await self.start_stored(await self.shop.place(order), task_timeout=task_timeout)
+
+    async def start_stored(
+        self, order: OrderWorkflowInput, *, task_timeout: timedelta | None = None
+    ) -> OrderHandle:
+        """Start the workflow of an order already stored (`Shop.place`)."""
         return await self.client.start_workflow(
             OrderProcessingWorkflow.process_order,
             order,

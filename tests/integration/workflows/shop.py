@@ -106,11 +106,15 @@ class ControlledSteps:
         headers: Headers,
         *,
         complete: bool = False,
-    ) -> tuple[OrderState, bool]:
+    ) -> tuple[OrderState, bool] | RefundDue:
         await self._enter("finish_payment")
         return await self._inner.finish_payment(
             order_id, outcome, payment_id, headers, complete=complete
         )
+
+    async def record_refund(self, order_id: int) -> OrderState:
+        await self._enter("record_refund")
+        return await self._inner.record_refund(order_id)
 
     async def complete(self, order_id: int, headers: Headers) -> OrderState:
         await self._enter("complete")
@@ -123,10 +127,18 @@ class ControlledSteps:
         return await self._inner.begin_stop(order_id, ending, reason, headers)
 
     async def finish_stop(
-        self, order_id: int, ending: OrderStatus, reason: str | None, headers: Headers
-    ) -> OrderState:
+        self,
+        order_id: int,
+        ending: OrderStatus,
+        reason: str | None,
+        headers: Headers,
+        *,
+        refunded_payment_id: str | None,
+    ) -> OrderState | RefundDue:
         await self._enter("finish_stop")
-        return await self._inner.finish_stop(order_id, ending, reason, headers)
+        return await self._inner.finish_stop(
+            order_id, ending, reason, headers, refunded_payment_id=refunded_payment_id
+        )
 
 
 class Shop:
@@ -210,6 +222,24 @@ class AnswerLosingGateway(RecordingGateway):
             idempotency_key=idempotency_key, amount=amount, token=token, attempt=attempt
         )
         raise GatewayUnavailableError(f"gateway timed out after taking it (attempt {attempt})")
+
+
+class HeldCaptureGateway(RecordingGateway):
+    """A gateway whose capture waits for the test before it takes the money: a capture in
+    flight on a worker cut off from Temporal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.capture_hold = Hold()
+
+    async def capture(
+        self, *, idempotency_key: str, amount: Decimal, token: str, attempt: int
+    ) -> str:
+        self.capture_hold.entered.set()
+        await self.capture_hold.released.wait()
+        return await super().capture(
+            idempotency_key=idempotency_key, amount=amount, token=token, attempt=attempt
+        )
 
 
 class NoRelay:

@@ -6,15 +6,19 @@ task is lost (its worker dies, or it fails), the steps it ran stand in MySQL and
 runs again from its last completed task, with any signal that came meanwhile applied first.
 When a signal comes while the task that ends the workflow runs, the server refuses that
 completion and the workflow runs again, signal first. In both, the workflow then decides from
-what MySQL says, never from what it remembers.
+what MySQL says, never from what it remembers. A task that times out while its worker still
+runs the steps leaves them running beside the worker that takes it over: MySQL's guard orders
+their transactions, and a refund always follows the capture it undoes.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
@@ -25,12 +29,14 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from db.orders import OrderRepository
+from schemas import failures
 from schemas.order import OrderStatus
-from schemas.steps import ADVANCE_ORDER_STEP
+from schemas.steps import ADVANCE_ORDER_STEP, AdvanceInput, StopInput
 from tests.integration.workflows.conftest import order_worker, step_activities
 from tests.integration.workflows.fakes import an_order
 from tests.integration.workflows.harness import OrderHandle, OrderRunner, order_id_of, wait_until
-from tests.integration.workflows.shop import STOCK, ControlledSteps, Shop
+from tests.integration.workflows.shop import STOCK, ControlledSteps, HeldCaptureGateway, Shop
 from tests.integration.workflows.test_order_outcomes import HAPPY
 from tests.support.fakes import RecordingGateway
 from worker.workflows import OrderProcessingWorkflow
@@ -132,3 +138,45 @@ async def test_a_signal_during_the_last_task_cannot_undo_a_completion_mysql_reco
     assert await shop.statuses(order_id_of(handle)) == HAPPY
     assert gateway.refunds == []
     assert (await shop.stock(1), await shop.stock(7)) == (STOCK - 2, STOCK - 1)
+
+
+@pytest.mark.parametrize("lands", ["while_the_stop_refunds", "after_the_stop_ended"])
+async def test_a_capture_in_flight_while_another_worker_stops_the_order_is_refunded_after_it(
+    shop: Shop, steps: ControlledSteps, order_id: int, lands: str
+) -> None:
+    """A worker cut off from Temporal, but not from MySQL or the gateway, is capturing when
+    its workflow task times out; the worker that takes the task over stops the cancelled
+    order and refunds by the order's key before the capture lands, taking nothing back. The
+    refund that counts is the one after the capture: the stop's second refund when the capture
+    was recorded before the stop ended, the capturing step's own when it was recorded after."""
+    gateway = HeldCaptureGateway()
+    activities = step_activities(steps, gateway)
+    placed = (await shop.place(an_order(order_id))).order_id
+    advance = AdvanceInput(order_id=placed, payment_token="tok_ok", complete=True)
+    paying = asyncio.create_task(activities.advance_order(advance))
+    await gateway.capture_hold.wait_entered()
+    assert await OrderRepository(shop.database).record_cancellation(placed, "changed my mind")
+    stop = StopInput(order_id=placed, ending=S.CANCELLED, reason=failures.CANCELLED_BY_CUSTOMER)
+
+    if lands == "while_the_stop_refunds":
+        finishing = steps.hold("finish_stop")
+        stopping = asyncio.create_task(activities.stop_order(stop))
+        await finishing.wait_entered()  # the stop has refunded: before the capture
+        gateway.capture_hold.release()
+        await paying
+        finishing.release()
+        await stopping
+    else:
+        await activities.stop_order(stop)
+        gateway.capture_hold.release()
+        await paying
+
+    [(payment_id, amount)] = gateway.captures
+    assert gateway.refunds == [(f"order-{placed}", amount), (payment_id, amount)]
+    assert amount == Decimal("44.98")
+    payment = await shop.payment(placed)
+    assert payment is not None
+    assert (payment["status"], payment["payment_id"]) == ("REFUNDED", payment_id)
+    cancelled = (5, "CANCELLED", failures.CANCELLED_BY_CUSTOMER)
+    assert await shop.statuses(placed) == [*HAPPY[:4], cancelled]
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK, STOCK)

@@ -3,20 +3,33 @@ by an outage and then completed. MySQL decides each step; the workflow sequences
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import (
+    Interceptor,
+    StartLocalActivityInput,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
+from db.order_steps import OrderSteps
 from schemas.order import OrderStatus
 from schemas.search_attributes import ORDER_STATUS
+from schemas.steps import PaymentDue, PaymentOutcome
 from tests.integration.workflows.conftest import order_worker, step_activities
 from tests.integration.workflows.fakes import DECLINED_TOKEN, FLAKY_TOKEN, an_order
 from tests.integration.workflows.harness import OrderRunner, order_id_of
 from tests.integration.workflows.shop import STOCK, AnswerLosingGateway, ControlledSteps, Shop
 from tests.support.examples import HAPPY_PATH
 from tests.support.fakes import RecordingGateway
+from worker.steps import catalogue_rule
 
 S = OrderStatus
 HAPPY = [(n, str(status), None) for n, status in enumerate(HAPPY_PATH, start=1)]
@@ -164,3 +177,96 @@ async def test_a_payment_taken_whose_answer_is_lost_is_refunded_when_the_order_f
     assert payment is not None
     assert payment["status"] == "REFUNDED"
     assert (await shop.stock(1), await shop.stock(7)) == (STOCK, STOCK)
+
+
+# Past it in a third of a second: the outages below outlast it.
+BRIEF_TOLERANCE_HOURS = 0.0001
+
+
+class _BackoffByTimer(WorkflowOutboundInterceptor):
+    def start_local_activity(self, input: StartLocalActivityInput) -> Any:
+        return super().start_local_activity(
+            dataclasses.replace(input, local_retry_threshold=timedelta(milliseconds=1))
+        )
+
+
+class _Inbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_BackoffByTimer(outbound))
+
+
+class ToleranceKept(Interceptor):
+    """Holds each local step to its schedule-to-close timeout (the order's outage tolerance).
+    The SDK enforces it only on retries it backs off by a workflow timer, which it does past
+    `local_retry_threshold` (a minute by default, longer than the steps' longest backoff):
+    here every retry is one, so a tolerance of a third of a second runs out in a test."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _Inbound
+
+
+async def test_an_outage_past_the_tolerance_in_the_cancel_window_delays_the_completion_only(
+    workflow_env: WorkflowEnvironment,
+    task_queue: str,
+    shop: Shop,
+    steps: ControlledSteps,
+    gateway: RecordingGateway,
+    order_id: int,
+) -> None:
+    """A CONFIRMED order is paid: its completion retries through any outage, however long,
+    and never turns into a stop that would fail it and refund the sale."""
+    steps.outage("complete", failures=5)  # some 1.5 s of retries
+    order = an_order(order_id, cancel_window_seconds=0.1)
+    order = order.model_copy(update={"outage_tolerance_hours": BRIEF_TOLERANCE_HOURS})
+
+    activities = step_activities(steps, gateway)
+    async with order_worker(workflow_env, task_queue, activities, [ToleranceKept()]):
+        orders = OrderRunner(workflow_env.client, task_queue, shop)
+        handle = await orders.start(order)
+        result = await orders.result_of(handle)
+
+    assert (result.status, result.reason) == (S.COMPLETED, None)
+    assert steps.calls["complete"] == 6
+    assert steps.calls["begin_stop"] == 0
+    assert await shop.statuses(order_id_of(handle)) == HAPPY
+    assert gateway.refunds == []
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK - 2, STOCK - 1)
+
+
+async def test_a_stop_as_failed_that_finds_the_order_confirmed_lets_it_complete(
+    workflow_env: WorkflowEnvironment,
+    task_queue: str,
+    shop: Shop,
+    steps: ControlledSteps,
+    gateway: RecordingGateway,
+    order_id: int,
+) -> None:
+    """An attempt confirmed the order in MySQL and its answer was lost; MySQL then stays away
+    past the order's tolerance, so the workflow stops the order as FAILED. MySQL refuses:
+    FAILED would undo a confirmed sale. The order completes, its payment and stock kept."""
+    order = an_order(order_id, cancel_window_seconds=0.1)
+    order = await shop.place(
+        order.model_copy(update={"outage_tolerance_hours": BRIEF_TOLERANCE_HOURS})
+    )
+    placed, key = order.order_id, f"order-{order.order_id}"
+    lost = OrderSteps(shop.database)
+    assert isinstance(await lost.begin_order(placed, catalogue_rule, None), PaymentDue)
+    payment_id = await gateway.capture(
+        idempotency_key=key, amount=order.total_amount, token="tok_ok", attempt=1
+    )
+    await lost.finish_payment(placed, PaymentOutcome.CAPTURED, payment_id, None)
+    steps.outage("begin_order", failures=5)
+
+    activities = step_activities(steps, gateway)
+    async with order_worker(workflow_env, task_queue, activities, [ToleranceKept()]):
+        orders = OrderRunner(workflow_env.client, task_queue, shop)
+        handle = await orders.start_stored(order)
+        result = await orders.result_of(handle)
+
+    assert (result.status, result.reason, result.payment_id) == (S.COMPLETED, None, payment_id)
+    assert steps.calls["begin_stop"] == 1  # refused
+    assert await shop.statuses(placed) == HAPPY
+    assert gateway.refunds == []
+    assert (await shop.stock(1), await shop.stock(7)) == (STOCK - 2, STOCK - 1)
