@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
@@ -322,13 +323,18 @@ WATCHED = {
 }
 
 
+async def start_watched(pipeline: Pipeline) -> subprocess.Popen[bytes]:
+    """The worker, and a consumer with a short stall time once it has its partitions."""
+    pipeline.processes.start("worker")
+    pipeline.processes.start("consumer", **WATCHED)
+    await wait_until(lambda: "partitions assigned" in pipeline.processes.log("consumer"))
+    return pipeline.processes.running["consumer"]
+
+
 async def test_a_consumer_stuck_behind_a_frozen_broker_exits_for_a_restart_that_loses_nothing(
     pipeline: Pipeline, stack: PrivateStack
 ) -> None:
-    pipeline.processes.start("worker")
-    pipeline.processes.start("consumer", **WATCHED)
-    consumer = pipeline.processes.running["consumer"]
-    await wait_until(lambda: "partitions assigned" in pipeline.processes.log("consumer"))
+    consumer = await start_watched(pipeline)
     # Twice the stall time on a quiet topic: idle is not stuck.
     with suppress(TimeoutError):
         await wait_until(lambda: consumer.poll() is not None, within=2 * STALL_SECONDS)
@@ -365,10 +371,7 @@ async def test_a_consumer_stuck_behind_a_frozen_broker_exits_for_a_restart_that_
 async def test_a_consumer_waiting_out_a_mariadb_outage_longer_than_its_stall_time_keeps_running(
     pipeline: Pipeline, stack: PrivateStack
 ) -> None:
-    pipeline.processes.start("worker")
-    pipeline.processes.start("consumer", **WATCHED)
-    consumer = pipeline.processes.running["consumer"]
-    await wait_until(lambda: "partitions assigned" in pipeline.processes.log("consumer"))
+    consumer = await start_watched(pipeline)
     refs = [f"waits-{n}" for n in range(3)]
 
     await stack.kill("mariadb")

@@ -372,15 +372,21 @@ async def test_a_currency_added_to_the_accepted_ones_is_taken(
     assert len(workflows.started) == 1
 
 
-async def test_with_a_payload_key_the_email_and_token_are_stored_sealed_and_never_in_clear(
-    store: FakeOrderStore, workflows: FakeOrderWorkflows
-) -> None:
-    sealer = Sealer("key-1", bytes(range(32)))
-    sealing = OrderEventHandler(
+SEALER = Sealer("key-1", bytes(range(32)))
+
+
+@pytest.fixture
+def sealing(store: FakeOrderStore, workflows: FakeOrderWorkflows) -> OrderEventHandler:
+    """The handler of a deployment with a payload key: secrets stored sealed with it."""
+    return OrderEventHandler(
         store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY,
-        sealer=sealer,
+        sealer=SEALER,
     )  # fmt: skip
 
+
+async def test_with_a_payload_key_the_email_and_token_are_stored_sealed_and_never_in_clear(
+    sealing: OrderEventHandler, store: FakeOrderStore, workflows: FakeOrderWorkflows
+) -> None:
     await sealing.handle(KEY, placed())
 
     [row] = store.rows.values()
@@ -389,19 +395,14 @@ async def test_with_a_payload_key_the_email_and_token_are_stored_sealed_and_neve
     assert sealed is not None
     assert EMAIL.encode() not in sealed
     assert TOKEN.encode() not in sealed
-    assert sealer.open(REF, sealed) == OrderSecrets(customer_email=EMAIL, payment_token=TOKEN)
+    assert SEALER.open(REF, sealed) == OrderSecrets(customer_email=EMAIL, payment_token=TOKEN)
     [started] = workflows.started
     assert (started.customer_email, started.payment_token) == (EMAIL, TOKEN)
 
 
 async def test_the_longest_token_the_contract_accepts_is_stored_sealed_in_any_script(
-    store: FakeOrderStore, workflows: FakeOrderWorkflows
+    sealing: OrderEventHandler, store: FakeOrderStore
 ) -> None:
-    sealer = Sealer("key-1", bytes(range(32)))
-    sealing = OrderEventHandler(
-        store, workflows, OPTIONS, max_message_bytes=65536, accepted_currencies=DOLLARS_ONLY,
-        sealer=sealer,
-    )  # fmt: skip
     token = "\U0001f600" * 128  # 128 characters of 4 bytes each
 
     outcome = await sealing.handle(KEY, _encoded(contract_order_placed(email=EMAIL, token=token)))
@@ -410,7 +411,7 @@ async def test_the_longest_token_the_contract_accepts_is_stored_sealed_in_any_sc
     [row] = store.rows.values()
     sealed = store.sealed[row.id]
     assert sealed is not None
-    assert sealer.open(REF, sealed).payment_token == token
+    assert SEALER.open(REF, sealed).payment_token == token
 
 
 async def test_without_a_payload_key_the_email_is_stored_in_clear_and_the_token_not_at_all(
