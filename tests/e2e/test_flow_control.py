@@ -35,7 +35,9 @@ async def test_a_backlog_drains_with_no_more_orders_in_progress_than_the_bound_a
     assert set(finals.values()) == {"COMPLETED"}
     assert max(counts) <= BOUND, max(counts)
     assert max(counts) >= BOUND // 2, "the backlog must have reached the bound"
-    log = pipeline.processes.log("consumer")
+    # Said by the consumer killed mid-drain, by the one after it, or by both: whichever met
+    # the bound at a fetch.
+    log = pipeline.processes.every_log("consumer")
     assert "pausing the partitions" in log
     assert "resuming the partitions" in log
 

@@ -100,6 +100,13 @@ class Processes:
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.{self.starts[name]}.log").read_text(errors="replace")
 
+    def every_log(self, name: str) -> str:
+        """The logs of every start of `name`, oldest first: each start writes its own."""
+        return "".join(
+            (self.logs / f"{name}.{start}.log").read_text(errors="replace")
+            for start in range(1, self.starts[name] + 1)
+        )
+
     def stop_all(self) -> None:
         for name, process in list(self.running.items()):
             try:
