@@ -324,9 +324,11 @@ WATCHED = {
 
 
 async def start_watched(pipeline: Pipeline) -> subprocess.Popen[bytes]:
-    """The worker, and a consumer with a short stall time once it has its partitions."""
+    """The worker, and a consumer with a short stall time, both running: the worker polling
+    its task queue, the consumer holding its partitions."""
     pipeline.processes.start("worker")
     pipeline.processes.start("consumer", **WATCHED)
+    await wait_until(lambda: "worker polling" in pipeline.processes.log("worker"))
     await wait_until(lambda: "partitions assigned" in pipeline.processes.log("consumer"))
     return pipeline.processes.running["consumer"]
 
