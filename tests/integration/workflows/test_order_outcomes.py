@@ -174,8 +174,7 @@ BRIEF_TOLERANCE_HOURS = 0.0001
 
 
 async def test_an_outage_past_the_tolerance_in_the_cancel_window_delays_the_completion_only(
-    workflow_env: WorkflowEnvironment,
-    task_queue: str,
+    orders: OrderRunner,
     shop: Shop,
     steps: ControlledSteps,
     gateway: RecordingGateway,
@@ -185,14 +184,12 @@ async def test_an_outage_past_the_tolerance_in_the_cancel_window_delays_the_comp
     and never turns into a stop that would fail it and refund the sale."""
     # Past its local attempts, and then past the order's tolerance on the server.
     steps.outage("complete", failures=8)
-    order = an_order(order_id, cancel_window_seconds=0.1)
-    order = order.model_copy(update={"outage_tolerance_hours": BRIEF_TOLERANCE_HOURS})
+    order = an_order(
+        order_id, cancel_window_seconds=0.1, outage_tolerance_hours=BRIEF_TOLERANCE_HOURS
+    )
 
-    activities = step_activities(steps, gateway)
-    async with order_worker(workflow_env, task_queue, activities):
-        orders = OrderRunner(workflow_env.client, task_queue, shop)
-        handle = await orders.start(order)
-        result = await orders.result_of(handle)
+    handle = await orders.start(order)
+    result = await orders.result_of(handle)
 
     assert (result.status, result.reason) == (S.COMPLETED, None)
     assert steps.calls["complete"] == 9
@@ -203,8 +200,7 @@ async def test_an_outage_past_the_tolerance_in_the_cancel_window_delays_the_comp
 
 
 async def test_a_stop_as_failed_that_finds_the_order_confirmed_lets_it_complete(
-    workflow_env: WorkflowEnvironment,
-    task_queue: str,
+    orders: OrderRunner,
     shop: Shop,
     steps: ControlledSteps,
     gateway: RecordingGateway,
@@ -213,9 +209,8 @@ async def test_a_stop_as_failed_that_finds_the_order_confirmed_lets_it_complete(
     """An attempt confirmed the order in MySQL and its answer was lost; MySQL then stays away
     past the order's tolerance, so the workflow stops the order as FAILED. MySQL refuses:
     FAILED would undo a confirmed sale. The order completes, its payment and stock kept."""
-    order = an_order(order_id, cancel_window_seconds=0.1)
     order = await shop.place(
-        order.model_copy(update={"outage_tolerance_hours": BRIEF_TOLERANCE_HOURS})
+        an_order(order_id, cancel_window_seconds=0.1, outage_tolerance_hours=BRIEF_TOLERANCE_HOURS)
     )
     placed, key = order.order_id, f"order-{order.order_id}"
     lost = OrderSteps(shop.database)
@@ -226,11 +221,8 @@ async def test_a_stop_as_failed_that_finds_the_order_confirmed_lets_it_complete(
     await lost.finish_payment(placed, PaymentOutcome.CAPTURED, payment_id, None)
     steps.outage("begin_order")  # past the order's tolerance: the step is given up
 
-    activities = step_activities(steps, gateway)
-    async with order_worker(workflow_env, task_queue, activities):
-        orders = OrderRunner(workflow_env.client, task_queue, shop)
-        handle = await orders.start_stored(order)
-        result = await orders.result_of(handle)
+    handle = await orders.start_stored(order)
+    result = await orders.result_of(handle)
 
     assert (result.status, result.reason, result.payment_id) == (S.COMPLETED, None, payment_id)
     assert steps.calls["begin_stop"] == 1  # refused
