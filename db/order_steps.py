@@ -66,10 +66,6 @@ _CAPTURED_LATE = (
     "UPDATE payments SET status = 'CAPTURED', payment_id = :payment_id, captured_at = :now,"
     " refunded_at = NULL WHERE order_id = :order_id AND status = 'REFUNDED' AND payment_id IS NULL"
 )
-_LATE_REFUNDED = (
-    "UPDATE payments SET status = 'REFUNDED', refunded_at = :now"
-    " WHERE order_id = :order_id AND status = 'CAPTURED'"
-)
 _STOPPED = (OrderStatus.FAILED, OrderStatus.CANCELLED)
 _NOTIFY_ONCE = (
     "INSERT INTO notifications (order_id, kind, sent_at) VALUES (:order_id, :kind, :now)"
@@ -167,7 +163,7 @@ class OrderSteps:
 
         async def work(conn: Any, order: LockedOrder) -> OrderState:
             if order.status in _STOPPED:
-                await conn.execute(_LATE_REFUNDED, {"order_id": order.id, "now": _now()})
+                await conn.execute(_REFUNDED, {"order_id": order.id, "now": _now()})
             return order.state()
 
         return await self._step(order_id, work)

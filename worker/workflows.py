@@ -259,10 +259,7 @@ class OrderProcessingWorkflow:
         at its schedule-to-close (with temporalio 1.35, one of 20 s was still retrying a
         minute later): a regular activity's is the server's, and holds."""
         order = self._input
-        initial = timedelta(seconds=order.activity_initial_interval_seconds)
-        retry = RetryPolicy(
-            initial_interval=initial, maximum_interval=max(initial, _MUST_LAND_MAX_INTERVAL)
-        )
+        retry = self._until_it_lands
         start_to_close = timedelta(seconds=order.activity_timeout_seconds * steps)
         tolerance = None if must_land else timedelta(hours=order.outage_tolerance_hours)
         if order.steps_version < STEPS_RETRIED_BY_THE_SERVER:
@@ -523,6 +520,15 @@ class OrderProcessingWorkflow:
                 self._ending = _Ending(OrderStatus.FAILED, reason)
             raise _StepFailedError(activity.__name__) from err
 
+    @property
+    def _until_it_lands(self) -> RetryPolicy:
+        """Retries without an attempt limit from the order's first interval, at most 30 s
+        apart: what it retries lands within 30 s of an outage's end."""
+        initial = timedelta(seconds=self._input.activity_initial_interval_seconds)
+        return RetryPolicy(
+            initial_interval=initial, maximum_interval=max(initial, _MUST_LAND_MAX_INTERVAL)
+        )
+
     async def _execute(
         self,
         activity: _Activity[_In, _T],
@@ -532,17 +538,14 @@ class OrderProcessingWorkflow:
         local: bool = False,
     ) -> _T:
         order = self._input
-        initial = timedelta(seconds=order.activity_initial_interval_seconds)
         if must_land:
             # Status events and compensations retry without an attempt limit: giving up would
             # leave MySQL and the status topic behind the order, or keep the customer's stock
-            # or money. They are idempotent, so retrying is safe; the interval cap makes them
-            # land within 30 s of an outage ending.
-            cap = max(initial, _MUST_LAND_MAX_INTERVAL)
-            retry = RetryPolicy(initial_interval=initial, maximum_interval=cap)
+            # or money. They are idempotent, so retrying is safe.
+            retry = self._until_it_lands
         else:
             retry = RetryPolicy(
-                initial_interval=initial,
+                initial_interval=timedelta(seconds=order.activity_initial_interval_seconds),
                 maximum_attempts=order.activity_max_attempts,
                 non_retryable_error_types=_BUSINESS_FAILURE_TYPES,
             )
